@@ -1,0 +1,274 @@
+"""A process pool for CPU-heavy extraction with a hard per-document time limit.
+
+`concurrent.futures` cannot stop a task that hangs, and one pathological page (deeply nested
+tags, a 19 MB page) can take minutes or gigabytes. Here each worker takes one document at a
+time; a document that exceeds its deadline gets its worker killed and replaced, and becomes an
+`ExtractionError("timeout")`. A worker that dies (segfault, out of memory) becomes
+`ExtractionError("crashed")`. Workers cap their own address space so a memory bomb fails with
+MemoryError inside the worker instead of taking the machine down.
+
+Results come back in input order from `map()`, which streams: it keeps every worker busy while
+the caller consumes earlier results (writes to DuckDB, say) on its own thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
+
+from extractors.extract import ExtractionLimits, extract_page
+from extractors.records import ExtractedDoc, ExtractionError, RawPage
+
+Outcome = ExtractedDoc | ExtractionError
+T = TypeVar("T")
+_STARTUP_SECONDS = 120
+
+
+def _limit_memory(megabytes: int) -> None:
+    try:
+        import resource
+
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not on this platform: run without the cap
+        pass
+
+
+ExtractFn = Callable[[RawPage, ExtractionLimits], Outcome]
+
+
+def _worker_main(
+    conn: Connection, limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn
+) -> None:
+    """Worker loop: receive (index, page), send (index, outcome) until told to stop."""
+    _limit_memory(memory_mb)
+    conn.send("ready")  # imports are done: the parent starts deadlines only from here
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        index, page = message
+        outcome: Outcome
+        try:
+            outcome = extract_fn(page, limits)
+        except MemoryError:
+            outcome = ExtractionError("too_large", "extraction ran out of its memory allowance")
+        except RecursionError:
+            outcome = ExtractionError("error", "document too deeply nested")
+        except Exception as exc:  # one bad page must not end the worker
+            outcome = ExtractionError("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+        try:
+            conn.send((index, outcome))
+        except (BrokenPipeError, OSError):
+            return
+
+
+@dataclass
+class _Worker:
+    process: Any  # multiprocessing.process.BaseProcess
+    conn: Connection
+    job: int | None = None
+    deadline: float = 0.0
+
+
+@dataclass
+class PoolStats:
+    """Counters for the run summary."""
+
+    documents: int = 0
+    timeouts: int = 0
+    crashes: int = 0
+    restarts: int = 0
+
+
+class ExtractionPool:
+    """Run `extract_page` over pages in worker processes; see the module docstring."""
+
+    def __init__(
+        self,
+        workers: int,
+        limits: ExtractionLimits,
+        memory_mb: int = 2048,
+        start_method: str = "spawn",
+        extract_fn: ExtractFn = extract_page,
+    ) -> None:
+        self.size = max(1, workers)
+        self.limits = limits
+        self.memory_mb = memory_mb
+        self.extract_fn = extract_fn  # must be importable by name: workers are spawned
+        # spawn: the parent runs Prefect's threads, and forking a threaded process can deadlock.
+        self._context = mp.get_context(start_method)
+        self._workers: list[_Worker] = []
+        self.stats = PoolStats()
+
+    def __enter__(self) -> ExtractionPool:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the worker processes (idempotent); they boot in parallel."""
+        fresh = [self._launch() for _ in range(self.size - len(self._workers))]
+        for worker in fresh:
+            self._await_ready(worker)
+        self._workers.extend(fresh)
+
+    def _spawn(self) -> _Worker:
+        worker = self._launch()
+        self._await_ready(worker)
+        return worker
+
+    def _launch(self) -> _Worker:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child, self.limits, self.memory_mb, self.extract_fn),
+            daemon=True,
+            name="crwatch-extract",
+        )
+        process.start()
+        child.close()
+        return _Worker(process=process, conn=parent)
+
+    def _await_ready(self, worker: _Worker) -> None:
+        """Wait for a worker to finish importing, so a slow start never counts as a timeout."""
+        try:
+            ready = worker.conn.poll(_STARTUP_SECONDS) and worker.conn.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            worker.process.kill()
+            raise RuntimeError(
+                f"extraction worker did not start within {_STARTUP_SECONDS} s"
+                f" (exit code {worker.process.exitcode})"
+            )
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        """Kill a stuck or dead worker and put a fresh one in its place."""
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=5)
+        worker.conn.close()
+        self.stats.restarts += 1
+        fresh = self._spawn()
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
+
+    def close(self) -> None:
+        """Stop all workers, politely first."""
+        for worker in self._workers:
+            try:
+                worker.conn.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        deadline = time.monotonic() + 5
+        for worker in self._workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=5)
+            worker.conn.close()
+        self._workers = []
+
+    def map(self, items: Iterable[T]) -> Iterator[tuple[T, Outcome | None]]:
+        """Yield (item, outcome) in input order, streaming.
+
+        `RawPage` items are extracted in the workers; anything else (seed texts, acquisition
+        errors) passes through untouched with outcome None, keeping its place in the order.
+        """
+        self.start()
+        source = iter(enumerate(items))
+        held: dict[int, T] = {}
+        results: dict[int, Outcome | None] = {}
+        next_out = 0
+        exhausted = False
+        # Bound the look-ahead so memory stays flat however long the input is.
+        max_held = self.size * 8
+
+        while True:
+            while not exhausted and len(held) < max_held and self._idle():
+                try:
+                    index, item = next(source)
+                except StopIteration:
+                    exhausted = True
+                    break
+                held[index] = item
+                if isinstance(item, RawPage):
+                    self._dispatch(self._idle()[0], index, item)
+                else:
+                    results[index] = None
+            while next_out in results:
+                outcome = results.pop(next_out)
+                yield held.pop(next_out), outcome
+                next_out += 1
+            busy = [w for w in self._workers if w.job is not None]
+            if busy:
+                self._collect(busy, results)
+            elif exhausted and not held:
+                return
+            elif not self._idle() or len(held) >= max_held:
+                # Nothing in flight yet the head of the queue is missing: cannot happen, but
+                # never spin if it does.
+                raise RuntimeError("extraction pool lost track of a document")
+
+    def _idle(self) -> list[_Worker]:
+        return [w for w in self._workers if w.job is None]
+
+    def _dispatch(self, worker: _Worker, index: int, page: RawPage) -> None:
+        worker.job = index
+        worker.deadline = time.monotonic() + self.limits.timeout_seconds
+        try:
+            worker.conn.send((index, page))
+        except (BrokenPipeError, OSError):
+            fresh = self._replace(worker)
+            fresh.job = index
+            fresh.deadline = worker.deadline
+            fresh.conn.send((index, page))
+
+    def _collect(self, busy: list[_Worker], results: dict[int, Outcome | None]) -> None:
+        """Wait for the next result or deadline; record outcomes, replace stuck workers."""
+        now = time.monotonic()
+        timeout = max(0.0, min(w.deadline for w in busy) - now)
+        ready = wait([w.conn for w in busy], timeout=timeout)
+        by_conn = {id(w.conn): w for w in busy}
+        for conn in ready:
+            worker = by_conn[id(conn)]
+            job = worker.job
+            assert job is not None
+            try:
+                index, outcome = worker.conn.recv()
+            except (EOFError, OSError):
+                code = worker.process.exitcode
+                outcome = ExtractionError("crashed", f"extraction worker died (exit code {code})")
+                index = job
+                self.stats.crashes += 1
+                worker = self._replace(worker)
+            worker.job = None
+            self._record(index, outcome, results)
+        now = time.monotonic()
+        for worker in list(self._workers):
+            if worker.job is not None and now >= worker.deadline and worker.conn not in ready:
+                index = worker.job
+                self.stats.timeouts += 1
+                self._replace(worker)
+                message = f"extraction exceeded {self.limits.timeout_seconds:g} s; worker replaced"
+                self._record(index, ExtractionError("timeout", message), results)
+
+    def _record(self, index: int, outcome: Outcome, results: dict[int, Outcome | None]) -> None:
+        self.stats.documents += 1
+        results[index] = outcome
+
+
+def default_workers() -> int:
+    """One worker per CPU core."""
+    return max(1, os.cpu_count() or 1)

@@ -1,0 +1,298 @@
+"""The `crwatch` command line: argument parsing and wiring only; the work is elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from flows.settings import ConfigError, Settings, load_settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="crwatch")
+def main() -> None:
+    """crwatch: monitor China–Russia relations in the news.
+
+    Fetch or replay sources, extract the main text, drop duplicates, judge relevance, and keep
+    everything in a DuckDB warehouse. Settings come from crwatch.toml and CRWATCH_* variables.
+    """
+
+
+# ---------------------------------------------------------------- ingest / run
+
+
+def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[Any], None]]:
+    def hook(label: str, total_bytes: int | None) -> Callable[[Any], None]:
+        task_id = progress.add_task(label, total=total_bytes)
+
+        def advance(item: Any) -> None:
+            offset = getattr(item.provenance, "warc_offset", None)
+            if total_bytes and offset is not None:
+                progress.update(task_id, completed=offset)
+            elif not total_bytes:
+                progress.advance(task_id)
+
+        return advance
+
+    return hook
+
+
+def _run_ingest(replay: tuple[str, ...], seeds: bool) -> dict[str, Any]:
+    settings = _settings()
+    from flows.environment import configure_prefect
+
+    configure_prefect(settings)
+    from flows import ingest
+
+    missing = [p for p in ingest.expand_replay_paths(list(replay)) if not p.exists()]
+    if missing:
+        raise click.ClickException("no such WARC file: " + ", ".join(map(str, missing)))
+    show = settings.progress and console.is_terminal
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, disable=not show, transient=True,
+    ) as progress:  # fmt: skip
+        ingest.progress_hook = _progress_hook(progress) if show else None
+        try:
+            return ingest.ingest_flow(replay=list(replay), seeds=seeds)
+        finally:
+            ingest.progress_hook = None
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    table = Table(title="ingest summary", show_header=True, header_style="bold")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for label, key in [
+        ("items seen", "items_seen"), ("documents new", "docs_new"),
+        ("duplicates", "docs_duplicate"), ("failed (error rows)", "docs_failed"),
+        ("relevant: core", "relevant_core"), ("relevant: related", "relevant_related"),
+        ("passing mention", "relevant_passing"), ("not relevant", "relevant_none"),
+        ("seconds", "seconds"),
+    ]:  # fmt: skip
+        table.add_row(label, str(summary[key]))
+    out.print(table)
+    if summary["by_source"]:
+        by_source = Table(title="by source", header_style="bold")
+        for column in ("source", "new", "duplicate", "failed"):
+            by_source.add_column(column, justify="left" if column == "source" else "right")
+        for source, counts in summary["by_source"].items():
+            by_source.add_row(source, *(str(counts.get(k, 0)) for k in ("new", "duplicate", "failed")))
+        out.print(by_source)
+    if summary["errors"]:
+        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(summary["errors"].items()))
+        out.print(f"errors by kind: {errors}  (details: crwatch sql \"SELECT * FROM fetch_errors\")")
+    out.print(f"warehouse: {summary['warehouse']}")
+
+
+@main.command()
+@click.option("--replay", "replay", multiple=True, metavar="FILE",
+              help="WARC/ARC file, directory or glob to replay (repeatable).")
+@click.option("--seeds/--no-seeds", default=False, help="Also load the seed baseline.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
+    """Ingest WARC replays and/or the seed baseline into the warehouse.
+
+    Re-running the same replay adds no documents: every record has a natural key.
+
+    Example:
+
+        crwatch ingest --replay ../shared/corpus/news/cctv_zh/replay.warc.gz --seeds
+    """
+    if not replay and not seeds:
+        raise click.UsageError("nothing to ingest: give --replay FILE and/or --seeds")
+    summary = _run_ingest(replay, seeds)
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(summary)
+
+
+@main.command()
+def run() -> None:
+    """Run the main job: the seed baseline plus the WARC files configured in `replay`.
+
+    This is what `make run` calls. Live sources arrive with the fetcher.
+
+    Example:
+
+        CRWATCH_REPLAY=archive/*.warc.gz crwatch run
+    """
+    settings = _settings()
+    summary = _run_ingest(settings.replay, True)
+    _print_summary(summary)
+
+
+# ---------------------------------------------------------------- extract
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+@main.command()
+@click.argument("html_file", required=False, type=click.Path(exists=True, dir_okay=False,
+                                                            path_type=Path))
+@click.option("--warc", "warc_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Extract every page record of this WARC file instead.")
+@click.option("--url", default=None, help="URL to assume for HTML_FILE (helps metadata).")
+@click.option("--limit", type=int, default=None, help="Stop after this many WARC records.")
+def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
+            limit: int | None) -> None:
+    """Print the extracted record(s) as JSON lines, exactly as ingest would extract them.
+
+    Each line has url, title, text, lang, published_at, date_source, author, sitename, or
+    error_kind and error for pages that fail. Nothing is stored.
+
+    Examples:
+
+        crwatch extract page.html --url https://example.com/news/1
+
+        crwatch extract --warc ../shared/corpus/warc/dolma_samples/sample-0000.warc.gz --limit 3
+    """
+    from extractors.extract import ExtractionLimits, extract_page
+    from extractors.records import ExtractedDoc, Provenance, RawPage
+    from extractors.warc import iter_warc
+
+    if (html_file is None) == (warc_file is None):
+        raise click.UsageError("give either HTML_FILE or --warc FILE")
+    settings = _settings()
+    limits = ExtractionLimits(max_bytes=settings.max_page_bytes,
+                              timeout_seconds=settings.extract_timeout_seconds)
+
+    def items() -> Iterator[Any]:
+        if html_file is not None:
+            provenance = Provenance(source="cli", origin="file", locator=str(html_file))
+            yield RawPage(url=url or html_file.resolve().as_uri(), body=html_file.read_bytes(),
+                          provenance=provenance)
+        else:
+            assert warc_file is not None
+            yield from iter_warc(warc_file, max_body_bytes=settings.max_page_bytes)
+
+    for count, item in enumerate(items()):
+        if limit is not None and count >= limit:
+            break
+        if not isinstance(item, RawPage):
+            record = {"url": item.url, "error_kind": item.error_kind, "error": item.message}
+        else:
+            outcome = extract_page(item, limits)
+            if isinstance(outcome, ExtractedDoc):
+                record = {k: _jsonable(v) for k, v in outcome.__dict__.items() if k != "extra"}
+            else:
+                record = {"url": item.url, "error_kind": outcome.error_kind,
+                          "error": outcome.message}
+        click.echo(json.dumps(record, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- sql / status
+
+
+def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(dict(zip(columns, map(_jsonable, row), strict=True)),
+                                  ensure_ascii=False, default=str))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(header_style="bold")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if v is None else str(v)[:300] for v in row))
+        out.print(table)
+        console.print(f"{len(rows)} row(s)")
+
+
+@main.command()
+@click.argument("query")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+def sql(query: str, fmt: str) -> None:
+    """Run read-only SQL against the warehouse (waits briefly if a flow is writing).
+
+    Example:
+
+        crwatch sql "SELECT relevance_level, count(*) FROM latest_classifications GROUP BY 1"
+    """
+    from warehouse.db import Warehouse, WarehouseError
+
+    settings = _settings()
+    try:
+        columns, rows = Warehouse(settings.warehouse, settings.lock_wait_seconds).query(query)
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit(columns, rows, fmt)
+
+
+@main.command()
+def status() -> None:
+    """Show where the data lives, what the warehouse holds, and the last runs.
+
+    Example:
+
+        crwatch status
+    """
+    from warehouse.db import Warehouse, WarehouseError
+
+    settings = _settings()
+    out.print(f"data folder: {settings.home}")
+    out.print(f"warehouse:   {settings.warehouse}")
+    out.print(f"archive:     {settings.archive_dir}")
+    out.print(f"outbox:      {settings.outbox_dir}")
+    if not settings.warehouse.exists():
+        out.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
+        return
+    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    try:
+        _, counts = warehouse.query(
+            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM documents"
+            " WHERE is_seed), (SELECT count(*) FROM relevant_documents),"
+            " (SELECT count(*) FROM fetches WHERE outcome = 'error'),"
+            " (SELECT count(*) FROM clusters)"
+        )
+        docs, seeds, relevant, errors, clusters = counts[0]
+        out.print(f"documents:   {docs} ({seeds} seed), stories {clusters}, relevant {relevant},"
+                  f" error rows {errors}")
+        columns, rows = warehouse.query(
+            "SELECT run_id[:12] AS run, flow, started_at, status, items_seen, docs_new,"
+            " docs_duplicate, docs_failed, round(seconds, 1) AS seconds"
+            " FROM runs ORDER BY started_at DESC LIMIT 5"
+        )
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit(columns, rows, "table")
+
+
+if __name__ == "__main__":
+    main()

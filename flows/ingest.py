@@ -1,0 +1,173 @@
+"""The `ingest` Prefect flow: seed baseline and WARC replays, one task per source.
+
+Thin by design: each task wires an acquisition adapter into `flows.pipeline.Ingestor`, which
+does the work in batches (never one task per article). Runs without a Prefect server: Prefect
+starts a temporary local one. Import this module only after `flows.environment.configure_prefect`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.exceptions import MissingContextError
+
+from extractors.extract import ExtractionLimits
+from extractors.pool import ExtractionPool
+from extractors.records import AcquisitionError, Provenance
+from extractors.seeds import load_seed_baseline
+from extractors.warc import WarcOpenError, iter_warc, warc_file_id
+from flows.pipeline import AlreadyStored, IngestSummary, Ingestor, Item
+from flows.settings import Settings, load_settings
+from warehouse.db import Warehouse
+from warehouse.runs import finish_run, start_run
+
+ProgressHook = Callable[[str, int | None], Callable[[Item | AlreadyStored], None]]
+
+
+def expand_replay_paths(patterns: list[str] | tuple[str, ...]) -> list[Path]:
+    """Expand globs and directories into WARC files, keeping order and dropping repeats."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern).expanduser()
+        if path.is_dir():
+            matches = sorted(
+                p for p in path.rglob("*") if p.is_file() and ".warc" in p.name or p.suffix == ".arc"
+            )
+        elif any(ch in pattern for ch in "*?["):
+            matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        else:
+            matches = [path]
+        for match in matches:
+            if match.resolve() not in {f.resolve() for f in found}:
+                found.append(match)
+    return found
+
+
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """Prefect's run logger inside a flow, the module logger when called as a plain function."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger(__name__)
+
+
+def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
+    """WARC items, or a single error item when the file cannot be opened at all."""
+    source = f"replay:{path.name}"
+    try:
+        yield from iter_warc(path, source, max_body_bytes=max_bytes)
+    except (WarcOpenError, OSError) as exc:
+        provenance = Provenance(source=source, origin="warc", locator=f"file:{path.resolve()}",
+                                warc_file=str(path))
+        yield AcquisitionError(provenance, "unreadable_file", str(exc))
+
+
+@task(name="ingest-seed-baseline", cache_policy=NO_CACHE)
+def ingest_seed_baseline(ingestor: Ingestor, seeds_dir: Path) -> IngestSummary:
+    """Load the seed baseline documents (already extracted text) into the warehouse."""
+    items = load_seed_baseline(seeds_dir)
+    return ingestor.ingest(items, source_kind="seed")
+
+
+@task(name="replay-warc", cache_policy=NO_CACHE)
+def replay_warc(ingestor: Ingestor, path: Path, max_bytes: int) -> IngestSummary:
+    """Replay one WARC file through extraction, dedup, relevance and the warehouse."""
+    try:
+        prefix: str | None = f"warc:{warc_file_id(path)}:"
+    except WarcOpenError:
+        prefix = None  # _replay_items reports the unreadable file as an error row
+    summary = ingestor.ingest(_replay_items(path, max_bytes), "warc", locator_prefix=prefix)
+    _logger().info(
+        "%s: %d items, %d new, %d duplicate, %d failed",
+        path.name, summary.items_seen, summary.docs_new, summary.docs_duplicate,
+        summary.docs_failed,
+    )
+    return summary
+
+
+def run_ingest(
+    settings: Settings,
+    replay: list[Path],
+    seeds: bool,
+    run_id: str,
+    progress: ProgressHook | None = None,
+    run_task: Callable[..., IngestSummary] | None = None,
+) -> IngestSummary:
+    """Ingest the seed baseline and/or WARC files; record the run; return the totals.
+
+    `run_task` calls each unit of work: a Prefect task inside the flow, or a plain call.
+    """
+    call = run_task or (lambda fn, *args: fn.fn(*args))
+    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse.migrate()
+    params = {"replay": [str(p) for p in replay], "seeds": seeds}
+    start_run(warehouse, run_id, "ingest", params)
+    started = time.perf_counter()
+    total = IngestSummary()
+    try:
+        with ExitStack() as stack:
+            pool: ExtractionPool | None = None
+            if replay:
+                limits = ExtractionLimits(
+                    max_bytes=settings.max_page_bytes,
+                    timeout_seconds=settings.extract_timeout_seconds,
+                )
+                pool = stack.enter_context(
+                    ExtractionPool(settings.worker_count, limits, settings.worker_memory_mb)
+                )
+            if seeds:
+                hook = progress("seed baseline", None) if progress else None
+                ingestor = Ingestor(warehouse, run_id, None, settings.batch_size, hook)
+                total.merge(call(ingest_seed_baseline, ingestor, settings.seeds_dir))
+            for path in replay:
+                size = path.stat().st_size if path.is_file() else None
+                hook = progress(path.name, size) if progress else None
+                ingestor = Ingestor(warehouse, run_id, pool, settings.batch_size, hook)
+                total.merge(call(replay_warc, ingestor, path, settings.max_page_bytes))
+    except BaseException as exc:
+        total.seconds = time.perf_counter() - started
+        finish_run(warehouse, run_id, "failed", total.counts(), total.seconds, repr(exc)[:2000])
+        raise
+    total.seconds = time.perf_counter() - started
+    finish_run(warehouse, run_id, "completed", total.counts(), total.seconds)
+    return total
+
+
+# Set by the CLI for a terminal progress bar; a flow parameter would have to be serialisable.
+progress_hook: ProgressHook | None = None
+
+
+@flow(name="ingest", log_prints=False, persist_result=False)
+def ingest_flow(replay: list[str] | None = None, seeds: bool = True) -> dict[str, Any]:
+    """Prefect flow: ingest the seed baseline and replay WARC files; returns the summary."""
+    settings = load_settings()
+    context = get_run_context()
+    flow_run = getattr(context, "flow_run", None)
+    run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
+    paths = expand_replay_paths(list(replay or []))
+    summary = run_ingest(
+        settings, paths, seeds, run_id, progress_hook, run_task=lambda fn, *args: fn(*args)
+    )
+    return summary_dict(summary, run_id, settings)
+
+
+def summary_dict(summary: IngestSummary, run_id: str, settings: Settings) -> dict[str, Any]:
+    """The run summary as plain data (for printing and for tests)."""
+    return {
+        "run_id": run_id,
+        "warehouse": str(settings.warehouse),
+        **summary.counts(),
+        "errors": dict(summary.errors),
+        "by_source": {source: dict(counter) for source, counter in summary.by_source.items()},
+        "seconds": round(summary.seconds, 2),
+    }

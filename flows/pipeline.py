@@ -1,0 +1,337 @@
+"""The ingest pipeline as plain functions: items in, batches of rows out to DuckDB.
+
+No Prefect here: `flows.ingest` wraps these in tasks, and tests call them directly.
+Per batch: extract (in the worker pool) → dedup against the warehouse → classify what is new →
+one write transaction. Every input item becomes exactly one `fetches` row, so
+items read = new + duplicate + failed, always.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import combinations
+
+from extractors.dedup import DuplicateIndex, canonical_url, content_hash, doc_id_for
+from extractors.pool import ExtractionPool
+from extractors.records import (
+    AcquisitionError,
+    ExtractedDoc,
+    ExtractionError,
+    Provenance,
+    RawPage,
+    SeedText,
+)
+from extractors.relevance import RELEVANCE_VERSION, judge_relevance
+from warehouse.db import Warehouse
+from warehouse.load import Batch, known_keys, refresh_clusters, upsert_source, write_batch
+
+Item = RawPage | SeedText | AcquisitionError
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyStored:
+    """An input record that an earlier run already turned into a document: not re-extracted."""
+
+    provenance: Provenance
+    url: str | None
+SEED_EXTRACTOR_VERSION = "seed-baseline-1"
+LEVELS = ("core", "related", "passing", "none")
+
+
+@dataclass
+class IngestSummary:
+    """What a run did, for the summary table and the `runs` row."""
+
+    items_seen: int = 0
+    docs_new: int = 0
+    docs_duplicate: int = 0
+    docs_failed: int = 0
+    relevance: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    by_source: dict[str, Counter[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        """Flat counts in the shape of the `runs` table."""
+        flat = {
+            "items_seen": self.items_seen,
+            "docs_new": self.docs_new,
+            "docs_duplicate": self.docs_duplicate,
+            "docs_failed": self.docs_failed,
+        }
+        flat.update({f"relevant_{level}": self.relevance.get(level, 0) for level in LEVELS})
+        return flat
+
+    def merge(self, other: IngestSummary) -> None:
+        """Add another summary's counts into this one."""
+        self.items_seen += other.items_seen
+        self.docs_new += other.docs_new
+        self.docs_duplicate += other.docs_duplicate
+        self.docs_failed += other.docs_failed
+        self.relevance.update(other.relevance)
+        self.errors.update(other.errors)
+        for source, counter in other.by_source.items():
+            self.by_source.setdefault(source, Counter()).update(counter)
+        self.seconds += other.seconds
+
+    def _count(self, source: str, outcome: str) -> None:
+        self.by_source.setdefault(source, Counter())[outcome] += 1
+
+
+@dataclass(slots=True)
+class _Candidate:
+    """A document ready for dedup: its identity keys and the row it would become."""
+
+    provenance: Provenance
+    canonical: str
+    doc_id: str
+    text_hash: str
+    row: dict[str, object]
+    translation_group: str | None = None
+
+
+def fetch_id_for(provenance: Provenance) -> str:
+    """Stable id of an input item, from its locator: the same record always maps to one row."""
+    return hashlib.sha256(provenance.locator.encode("utf-8")).hexdigest()[:20]
+
+
+class Ingestor:
+    """Runs items through extraction, dedup, classification and the warehouse, batch by batch."""
+
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        run_id: str,
+        pool: ExtractionPool | None,
+        batch_size: int = 500,
+        on_item: Callable[[Item | AlreadyStored], None] | None = None,
+    ) -> None:
+        self.warehouse = warehouse
+        self.run_id = run_id
+        self.pool = pool
+        self.batch_size = batch_size
+        self.on_item = on_item
+
+    def ingest(
+        self, items: Iterable[Item], source_kind: str = "warc", locator_prefix: str | None = None
+    ) -> IngestSummary:
+        """Process every item; return the counts. One broken item never stops the others.
+
+        With `locator_prefix` (e.g. one WARC file's id), records that an earlier run already
+        stored are recognised by their locator and skipped before extraction.
+        """
+        started = time.perf_counter()
+        summary = IngestSummary()
+        if locator_prefix is not None:
+            items = self._skip_stored(items, locator_prefix)
+        pending: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]] = []
+        for pair in self._extracted(items):
+            pending.append(pair)
+            if self.on_item is not None:
+                self.on_item(pair[0])
+            if len(pending) >= self.batch_size:
+                self._write(pending, summary, source_kind)
+                pending = []
+        if pending:
+            self._write(pending, summary, source_kind)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _skip_stored(self, items: Iterable[Item], prefix: str) -> Iterator[Item | AlreadyStored]:
+        with self.warehouse.reader() as con:
+            stored = {
+                row[0]
+                for row in con.execute(
+                    "SELECT locator FROM fetches WHERE starts_with(locator, ?)"
+                    " AND outcome <> 'error'",
+                    [prefix],
+                ).fetchall()
+            }
+        for item in items:
+            if item.provenance.locator in stored and isinstance(item, RawPage):
+                yield AlreadyStored(item.provenance, item.url)
+            else:
+                yield item
+
+    def _extracted(
+        self, items: Iterable[Item | AlreadyStored]
+    ) -> Iterator[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]]:
+        if self.pool is not None:
+            yield from self.pool.map(items)
+            return
+        for item in items:
+            if isinstance(item, RawPage):
+                raise RuntimeError("raw pages need an extraction pool")
+            yield item, None
+
+    def _write(
+        self,
+        pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
+        summary: IngestSummary,
+        source_kind: str,
+    ) -> None:
+        now = datetime.now(UTC)
+        batch = Batch()
+        candidates: list[_Candidate] = []
+        sources: dict[str, str | None] = {}
+        for item, outcome in pairs:
+            summary.items_seen += 1
+            sources.setdefault(item.provenance.source, item.provenance.warc_file)
+            if isinstance(item, AlreadyStored):
+                summary.docs_duplicate += 1
+                summary._count(item.provenance.source, "duplicate")
+            elif isinstance(item, AcquisitionError):
+                batch.add("fetches", self._error_row(item.provenance, item.url, "acquire",
+                                                     item.error_kind, item.message, now))
+                self._failed(summary, item.provenance.source, item.error_kind)
+            elif isinstance(item, RawPage) and isinstance(outcome, ExtractionError):
+                row = self._error_row(item.provenance, item.url, "extract", outcome.error_kind,
+                                      outcome.message, now)
+                row.update(http_status=item.http_status, content_type=item.content_type,
+                           bytes=len(item.body))
+                batch.add("fetches", row)
+                self._failed(summary, item.provenance.source, outcome.error_kind)
+            elif isinstance(item, RawPage) and isinstance(outcome, ExtractedDoc):
+                candidates.append(self._page_candidate(item, outcome, now))
+            elif isinstance(item, SeedText):
+                candidates.append(self._seed_candidate(item, now))
+
+        with self.warehouse.writer() as con:
+            urls, hashes = known_keys(
+                con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
+            )
+            index = DuplicateIndex(known_urls=urls, known_hashes=hashes)
+            clusters: set[str] = set()
+            stored: dict[str, list[str]] = {}  # translation group -> doc ids
+            for candidate in candidates:
+                verdict = index.check(candidate.canonical, candidate.text_hash, candidate.doc_id)
+                source = candidate.provenance.source
+                fetch_row = self._fetch_row(candidate, now)
+                if verdict.status == "same_url":
+                    fetch_row["outcome"] = "duplicate"
+                    summary.docs_duplicate += 1
+                    summary._count(source, "duplicate")
+                    batch.add("fetches", fetch_row)
+                    continue
+                row = candidate.row
+                if verdict.status == "same_content":
+                    # A copy at another URL: stored (nothing is lost) but counted once as a story.
+                    row["duplicate_of"] = verdict.duplicate_of
+                    row["cluster_id"] = verdict.duplicate_of
+                    fetch_row["outcome"] = "duplicate"
+                    summary.docs_duplicate += 1
+                    summary._count(source, "duplicate")
+                else:
+                    summary.docs_new += 1
+                    summary._count(source, "new")
+                clusters.add(str(row["cluster_id"]))
+                batch.add("documents", row)
+                batch.add("fetches", fetch_row)
+                judgement = judge_relevance(
+                    str(row["title"] or ""), str(row["text"]), row["lang"]  # type: ignore[arg-type]
+                )
+                if verdict.status == "new":
+                    summary.relevance[judgement.level] += 1
+                batch.add("classifications", {
+                    "doc_id": candidate.doc_id,
+                    "classifier_version": RELEVANCE_VERSION,
+                    "relevance_level": judgement.level,
+                    "relevance_score": judgement.score,
+                    "topics": [],
+                    "evidence": list(judgement.evidence),
+                    "classified_at": now,
+                })  # fmt: skip
+                if candidate.translation_group:
+                    stored.setdefault(candidate.translation_group, []).append(candidate.doc_id)
+            for group, doc_ids in stored.items():
+                for first, second in combinations(sorted(doc_ids), 2):
+                    for a, b in ((first, second), (second, first)):
+                        batch.add("document_links", {"doc_id": a, "linked_doc_id": b,
+                                                     "kind": "translation_of",
+                                                     "evidence": f"seed translation group {group}"})
+            write_batch(con, batch)
+            refresh_clusters(con, clusters)
+            for source, location in sources.items():
+                upsert_source(con, source, source_kind, location, None, now)
+
+    def _failed(self, summary: IngestSummary, source: str, kind: str) -> None:
+        summary.docs_failed += 1
+        summary.errors[kind] += 1
+        summary._count(source, "failed")
+
+    def _error_row(
+        self, provenance: Provenance, url: str | None, stage: str, kind: str, message: str,
+        now: datetime,
+    ) -> dict[str, object]:
+        row = self._provenance_row(provenance, now)
+        row.update(url=url, outcome="error", error_stage=stage, error_kind=kind,
+                   error_message=message[:2000])
+        return row
+
+    def _provenance_row(self, provenance: Provenance, now: datetime) -> dict[str, object]:
+        return {
+            "fetch_id": fetch_id_for(provenance),
+            "run_id": self.run_id,
+            "source": provenance.source,
+            "origin": provenance.origin,
+            "locator": provenance.locator,
+            "warc_file": provenance.warc_file,
+            "warc_offset": provenance.warc_offset,
+            "warc_record_id": provenance.warc_record_id,
+            "fetched_at": provenance.fetched_at,
+            "recorded_at": now,
+        }
+
+    def _fetch_row(self, candidate: _Candidate, now: datetime) -> dict[str, object]:
+        row = self._provenance_row(candidate.provenance, now)
+        row.update(url=candidate.row["url"], outcome="new", doc_id=candidate.doc_id,
+                   bytes=candidate.row.pop("_bytes", None),
+                   http_status=candidate.row.pop("_http_status", None),
+                   content_type=candidate.row.pop("_content_type", None))
+        return row
+
+    def _page_candidate(self, page: RawPage, doc: ExtractedDoc, now: datetime) -> _Candidate:
+        canonical = canonical_url(page.url)
+        doc_id = doc_id_for(canonical)
+        row: dict[str, object] = {
+            "doc_id": doc_id, "canonical_url": canonical, "url": page.url,
+            "source": page.provenance.source, "origin": page.provenance.origin,
+            "title": doc.title, "text": doc.text, "text_chars": len(doc.text),
+            "lang": doc.lang, "lang_confidence": doc.lang_confidence,
+            "published_at": doc.published_at, "date_source": doc.date_source,
+            "author": doc.author, "sitename": doc.sitename, "description": doc.description,
+            "first_seen_at": now, "content_hash": content_hash(doc.text),
+            "extractor_version": doc.extractor_version, "is_seed": False,
+            "cluster_id": doc_id, "first_fetch_id": fetch_id_for(page.provenance),
+            "run_id": self.run_id,
+            "_bytes": len(page.body), "_http_status": page.http_status,
+            "_content_type": page.content_type,
+        }  # fmt: skip
+        return _Candidate(page.provenance, canonical, doc_id, str(row["content_hash"]), row)
+
+    def _seed_candidate(self, seed: SeedText, now: datetime) -> _Candidate:
+        # Seeds are identified by their file and language, not their source URL: the two
+        # language halves of one seed share a URL but are two documents.
+        canonical = f"seed://{seed.provenance.locator.removeprefix('seed:')}"
+        doc_id = doc_id_for(canonical)
+        row: dict[str, object] = {
+            "doc_id": doc_id, "canonical_url": canonical, "url": seed.source_url,
+            "source": seed.provenance.source, "origin": "seed", "title": seed.title,
+            "text": seed.text, "text_chars": len(seed.text), "lang": seed.lang,
+            "lang_confidence": 1.0, "published_at": seed.published_at,
+            "date_source": "seed" if seed.published_at else "none", "author": seed.author,
+            "sitename": seed.sitename, "first_seen_at": now,
+            "content_hash": content_hash(seed.text), "extractor_version": SEED_EXTRACTOR_VERSION,
+            "is_seed": True, "seed_id": seed.seed_id, "cluster_id": doc_id,
+            "first_fetch_id": fetch_id_for(seed.provenance), "run_id": self.run_id,
+            "_bytes": len(seed.text.encode("utf-8")),
+        }  # fmt: skip
+        return _Candidate(
+            seed.provenance, canonical, doc_id, str(row["content_hash"]), row,
+            seed.translation_group,
+        )

@@ -1,0 +1,175 @@
+"""Configuration: one typed `Settings` object built from defaults, a user file and the environment.
+
+Order (later wins): the commented defaults in `crwatch.toml` shipped with crwatch, a user file
+(`CRWATCH_CONFIG`, or `./crwatch.toml` when the working directory has its own), then environment
+variables `CRWATCH_<KEY>`. Paths under the data folder (`home`) are derived unless set.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = PROJECT_ROOT / "crwatch.toml"
+ENV_PREFIX = "CRWATCH_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, malformed or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting crwatch reads; build it with `load_settings()`."""
+
+    home: Path = Path("data")
+    warehouse: Path = Path()
+    archive_dir: Path = Path()
+    outbox_dir: Path = Path()
+    seeds_dir: Path = Path()
+    replay: tuple[str, ...] = ()
+    workers: int = 0
+    batch_size: int = 500
+    max_page_bytes: int = 5 * 1024 * 1024
+    extract_timeout_seconds: float = 20.0
+    worker_memory_mb: int = 2048
+    lock_wait_seconds: float = 30.0
+    progress: bool = True
+    sources_file: Path = field(default=Path())
+
+    @property
+    def worker_count(self) -> int:
+        """Extraction processes to start: `workers`, or one per CPU core when 0."""
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
+
+    @property
+    def prefect_home(self) -> Path:
+        """Prefect's own state (the temporary server's SQLite) lives under the data folder."""
+        return self.home / "prefect"
+
+
+def _coerce(name: str, value: Any, target: Any) -> Any:
+    """Convert a TOML or environment value to the type of the field it sets."""
+    try:
+        if target is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return lowered in {"1", "true", "yes", "on"}
+            return bool(value)
+        if target is int:
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if target is float:
+            return float(value)
+        if target is Path:
+            return Path(str(value)).expanduser()
+        if target == tuple[str, ...]:
+            if isinstance(value, str):
+                return tuple(part.strip() for part in value.split(",") if part.strip())
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError(value)
+    except ValueError as exc:
+        raise ConfigError(f"setting {name!r}: cannot use {value!r} ({exc})") from None
+    raise ConfigError(f"setting {name!r}: unsupported type {target!r}")
+
+
+_TYPES = {
+    "home": Path,
+    "warehouse": Path,
+    "archive_dir": Path,
+    "outbox_dir": Path,
+    "seeds_dir": Path,
+    "sources_file": Path,
+    "replay": tuple[str, ...],
+    "workers": int,
+    "batch_size": int,
+    "max_page_bytes": int,
+    "extract_timeout_seconds": float,
+    "worker_memory_mb": int,
+    "lock_wait_seconds": float,
+    "progress": bool,
+}
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Read one TOML file, with an error that names the file."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _user_file(environ: dict[str, str]) -> Path | None:
+    """The user's config file, if any: CRWATCH_CONFIG, else ./crwatch.toml (not the defaults)."""
+    explicit = environ.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path.cwd() / "crwatch.toml"
+    if local.is_file() and local.resolve() != DEFAULTS_FILE.resolve():
+        return local
+    return None
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the settings: defaults file, user file, environment, then explicit overrides."""
+    env = dict(os.environ if environ is None else environ)
+    raw: dict[str, Any] = {}
+    if DEFAULTS_FILE.is_file():
+        raw.update(_read_toml(DEFAULTS_FILE))
+    user = _user_file(env)
+    if user is not None:
+        raw.update(_read_toml(user))
+    for name in _TYPES:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            raw[name] = env[key]
+    raw.update(overrides or {})
+    unknown = sorted(set(raw) - set(_TYPES))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(_TYPES)}")
+    values = {name: _coerce(name, raw[name], _TYPES[name]) for name in raw}
+    settings = Settings(**values)
+    return _derive_paths(settings)
+
+
+def _derive_paths(settings: Settings) -> Settings:
+    """Fill empty paths from the data folder and the shipped seeds folder; make them absolute."""
+    home = settings.home.resolve()
+
+    def pick(value: Path, default: Path) -> Path:
+        return value.resolve() if str(value) not in {"", "."} else default
+
+    seeds_dir = pick(settings.seeds_dir, PROJECT_ROOT / "seeds")
+    settings = replace(
+        settings,
+        home=home,
+        warehouse=pick(settings.warehouse, home / "crwatch.duckdb"),
+        archive_dir=pick(settings.archive_dir, home / "archive"),
+        outbox_dir=pick(settings.outbox_dir, home / "outbox"),
+        seeds_dir=seeds_dir,
+        sources_file=pick(settings.sources_file, seeds_dir / "sources.toml"),
+    )
+    for check in ("workers", "batch_size", "max_page_bytes", "worker_memory_mb"):
+        if getattr(settings, check) < 0 or (check != "workers" and getattr(settings, check) == 0):
+            raise ConfigError(f"setting {check!r} must be positive, got {getattr(settings, check)}")
+    if settings.extract_timeout_seconds <= 0:
+        raise ConfigError("setting 'extract_timeout_seconds' must be positive")
+    return settings
+
+
+def setting_names() -> list[str]:
+    """Names of all settings (for help text and docs)."""
+    return [f.name for f in fields(Settings)]

@@ -1,0 +1,177 @@
+"""Batched, idempotent loads: typed Arrow tables inserted with `INSERT OR IGNORE`.
+
+Never row by row: one Arrow table per target table per batch (DuckDB reads it zero-copy), all
+inside the caller's transaction, so a batch lands whole or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+_TS = pa.timestamp("us", tz="UTC")
+_STR = pa.string()
+
+SCHEMAS: dict[str, pa.Schema] = {
+    "fetches": pa.schema(
+        [
+            ("fetch_id", _STR), ("run_id", _STR), ("source", _STR), ("origin", _STR),
+            ("locator", _STR), ("url", _STR), ("final_url", _STR), ("http_status", pa.int32()),
+            ("content_type", _STR), ("bytes", pa.int64()), ("outcome", _STR),
+            ("error_stage", _STR), ("error_kind", _STR), ("error_message", _STR),
+            ("doc_id", _STR), ("etag", _STR), ("last_modified", _STR), ("warc_file", _STR),
+            ("warc_offset", pa.int64()), ("warc_record_id", _STR), ("fetched_at", _TS),
+            ("recorded_at", _TS),
+        ]
+    ),
+    "documents": pa.schema(
+        [
+            ("doc_id", _STR), ("canonical_url", _STR), ("url", _STR), ("source", _STR),
+            ("origin", _STR), ("title", _STR), ("text", _STR), ("text_chars", pa.int32()),
+            ("lang", _STR), ("lang_confidence", pa.float64()), ("published_at", _TS),
+            ("date_source", _STR), ("author", _STR), ("sitename", _STR), ("description", _STR),
+            ("first_seen_at", _TS), ("content_hash", _STR), ("extractor_version", _STR),
+            ("is_seed", pa.bool_()), ("seed_id", _STR), ("duplicate_of", _STR),
+            ("cluster_id", _STR), ("first_fetch_id", _STR), ("run_id", _STR),
+        ]
+    ),
+    "classifications": pa.schema(
+        [
+            ("doc_id", _STR), ("classifier_version", _STR), ("relevance_level", _STR),
+            ("relevance_score", pa.float64()), ("topics", pa.list_(_STR)), ("stance", _STR),
+            ("stance_score", pa.float64()), ("evidence", pa.list_(_STR)),
+            ("classified_at", _TS),
+        ]
+    ),
+    "document_links": pa.schema(
+        [("doc_id", _STR), ("linked_doc_id", _STR), ("kind", _STR), ("evidence", _STR)]
+    ),
+}  # fmt: skip
+
+
+@dataclass
+class Batch:
+    """Rows for one write transaction, keyed by table."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {name: [] for name in SCHEMAS}
+    )
+
+    def add(self, table: str, row: dict[str, Any]) -> None:
+        """Queue one row (a dict of column values) for `table`."""
+        self.rows[table].append(row)
+
+    def __len__(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+
+def to_arrow(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
+    """Build a typed Arrow table; missing columns become NULL, unknown columns are an error."""
+    schema = SCHEMAS[table]
+    unknown = {key for row in rows for key in row} - set(schema.names)
+    if unknown:
+        raise ValueError(f"unknown column(s) for {table}: {sorted(unknown)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.Table.from_pydict(columns, schema=schema)
+
+
+def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, int]:
+    """Insert every table of the batch, ignoring rows whose key exists; return rows inserted."""
+    inserted: dict[str, int] = {}
+    for table, rows in batch.rows.items():
+        if not rows:
+            inserted[table] = 0
+            continue
+        arrow_rows = to_arrow(table, rows)
+        before = _count(con, table)
+        con.register("_crwatch_batch", arrow_rows)
+        try:
+            columns = ", ".join(arrow_rows.column_names)
+            con.execute(
+                f"INSERT OR IGNORE INTO {table} ({columns}) "
+                f"SELECT DISTINCT ON ({_key(table)}) {columns} FROM _crwatch_batch"
+            )
+        finally:
+            con.unregister("_crwatch_batch")
+        inserted[table] = _count(con, table) - before
+    return inserted
+
+
+_KEYS = {
+    "fetches": "fetch_id",
+    "documents": "doc_id",
+    "classifications": "doc_id, classifier_version",
+    "document_links": "doc_id, linked_doc_id, kind",
+}
+
+
+def _key(table: str) -> str:
+    return _KEYS[table]
+
+
+def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
+    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+    return int(row[0]) if row else 0
+
+
+def refresh_clusters(con: duckdb.DuckDBPyConnection, cluster_ids: Iterable[str]) -> None:
+    """Recompute size, first document and languages of the given clusters."""
+    ids = sorted(set(cluster_ids))
+    if not ids:
+        return
+    con.execute(
+        """
+        INSERT OR REPLACE INTO clusters
+        SELECT cluster_id, arg_min(doc_id, first_seen_at), min(first_seen_at), count(*),
+               list_sort(list_distinct(list(lang) FILTER (WHERE lang IS NOT NULL)))
+        FROM documents WHERE cluster_id IN (SELECT unnest(?::VARCHAR[]))
+        GROUP BY cluster_id
+        """,
+        [ids],
+    )
+
+
+def known_keys(
+    con: duckdb.DuckDBPyConnection, canonical_urls: Sequence[str], hashes: Sequence[str]
+) -> tuple[set[str], dict[str, str]]:
+    """Which of these canonical URLs and content hashes the warehouse already holds."""
+    urls = {
+        row[0]
+        for row in con.execute(
+            "SELECT canonical_url FROM documents WHERE canonical_url IN (SELECT unnest(?::VARCHAR[]))",
+            [list(set(canonical_urls))],
+        ).fetchall()
+    }
+    by_hash = {
+        row[0]: row[1]
+        for row in con.execute(
+            "SELECT content_hash, arg_min(doc_id, first_seen_at) FROM documents"
+            " WHERE content_hash IN (SELECT unnest(?::VARCHAR[])) GROUP BY content_hash",
+            [list(set(hashes))],
+        ).fetchall()
+    }
+    return urls, by_hash
+
+
+def upsert_source(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    kind: str,
+    location: str | None,
+    lang: str | None,
+    seen_at: datetime,
+) -> None:
+    """Record a source, or bump its last_seen_at."""
+    con.execute(
+        """
+        INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (source) DO UPDATE SET last_seen_at = excluded.last_seen_at,
+            location = excluded.location
+        """,
+        [source, kind, location, lang, seen_at, seen_at],
+    )
