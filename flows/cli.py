@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from dataclasses import asdict
 from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -121,8 +122,8 @@ def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
 
     Re-running the same replay adds no documents: every record has a natural key.
 
+    \b
     Example:
-
         crwatch ingest --replay ../shared/corpus/news/cctv_zh/replay.warc.gz --seeds
     """
     if not replay and not seeds:
@@ -140,8 +141,8 @@ def run() -> None:
 
     This is what `make run` calls. Live sources arrive with the fetcher.
 
+    \b
     Example:
-
         CRWATCH_REPLAY=archive/*.warc.gz crwatch run
     """
     settings = _settings()
@@ -172,10 +173,9 @@ def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
     Each line has url, title, text, lang, published_at, date_source, author, sitename, or
     error_kind and error for pages that fail. Nothing is stored.
 
+    \b
     Examples:
-
         crwatch extract page.html --url https://example.com/news/1
-
         crwatch extract --warc ../shared/corpus/warc/dolma_samples/sample-0000.warc.gz --limit 3
     """
     from extractors.extract import ExtractionLimits, extract_page
@@ -205,7 +205,7 @@ def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
         else:
             outcome = extract_page(item, limits)
             if isinstance(outcome, ExtractedDoc):
-                record = {k: _jsonable(v) for k, v in outcome.__dict__.items() if k != "extra"}
+                record = {k: _jsonable(v) for k, v in asdict(outcome).items() if k != "extra"}
             else:
                 record = {"url": item.url, "error_kind": outcome.error_kind,
                           "error": outcome.message}
@@ -241,8 +241,8 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
 def sql(query: str, fmt: str) -> None:
     """Run read-only SQL against the warehouse (waits briefly if a flow is writing).
 
+    \b
     Example:
-
         crwatch sql "SELECT relevance_level, count(*) FROM latest_classifications GROUP BY 1"
     """
     from warehouse.db import Warehouse, WarehouseError
@@ -259,8 +259,8 @@ def sql(query: str, fmt: str) -> None:
 def status() -> None:
     """Show where the data lives, what the warehouse holds, and the last runs.
 
+    \b
     Example:
-
         crwatch status
     """
     from warehouse.db import Warehouse, WarehouseError

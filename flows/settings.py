@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ class Settings:
     worker_memory_mb: int = 2048
     lock_wait_seconds: float = 30.0
     progress: bool = True
-    sources_file: Path = field(default=Path())
 
     @property
     def worker_count(self) -> int:
@@ -87,7 +86,6 @@ _TYPES = {
     "archive_dir": Path,
     "outbox_dir": Path,
     "seeds_dir": Path,
-    "sources_file": Path,
     "replay": tuple[str, ...],
     "workers": int,
     "batch_size": int,
@@ -160,7 +158,6 @@ def _derive_paths(settings: Settings) -> Settings:
         archive_dir=pick(settings.archive_dir, home / "archive"),
         outbox_dir=pick(settings.outbox_dir, home / "outbox"),
         seeds_dir=seeds_dir,
-        sources_file=pick(settings.sources_file, seeds_dir / "sources.toml"),
     )
     for check in ("workers", "batch_size", "max_page_bytes", "worker_memory_mb"):
         if getattr(settings, check) < 0 or (check != "workers" and getattr(settings, check) == 0):
