@@ -171,7 +171,8 @@ class ExtractionPool:
                 worker.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
-        deadline = time.monotonic() + 5
+        # Workers hold no state worth saving: a short grace period, then kill.
+        deadline = time.monotonic() + 1.0
         for worker in self._workers:
             worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
