@@ -91,11 +91,15 @@ def main() -> None:
     print(f"warc: {args.warc.name}  pages: {bare_pages}")
     print(f"bare trafilatura.extract, 1 core : {bare_rate:7.1f} pages/s ({bare_seconds:.1f} s)")
     workers = args.workers or "all"
-    print(f"crwatch full ingest, {workers} cores  : {full_rate:7.1f} pages/s ({full_seconds:.1f} s)")
+    print(
+        f"crwatch full ingest, {workers} cores  : {full_rate:7.1f} pages/s ({full_seconds:.1f} s)"
+    )
     print(f"ratio full / bare                : {full_rate / bare_rate:7.2f}x  (target >= 1.5x)")
-    print(f"ingest counts: new {counts['docs_new']}, duplicate {counts['docs_duplicate']},"
-          f" failed {counts['docs_failed']}, core {counts['relevant_core']},"
-          f" related {counts['relevant_related']}")
+    print(
+        f"ingest counts: new {counts['docs_new']}, duplicate {counts['docs_duplicate']},"
+        f" failed {counts['docs_failed']}, core {counts['relevant_core']},"
+        f" related {counts['relevant_related']}"
+    )
 
 
 if __name__ == "__main__":

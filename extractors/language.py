@@ -29,8 +29,10 @@ def identify_language(text: str) -> tuple[str | None, float]:
     confidence = float(prob)
     # Short Chinese strings are sometimes labelled ja/ko/wuu; a text dominated by Han characters
     # with no kana or hangul is Chinese for our purposes.
-    if lang in {"ja", "wuu", "ko"} and _CJK.search(sample) and not re.search(
-        r"[\u3040-\u30ff\uac00-\ud7af]", sample
+    if (
+        lang in {"ja", "wuu", "ko"}
+        and _CJK.search(sample)
+        and not re.search(r"[\u3040-\u30ff\uac00-\ud7af]", sample)
     ):
         lang = "zh"
     # A Han character carries about as much signal as a short word, so count it three times.

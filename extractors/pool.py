@@ -13,6 +13,7 @@ the caller consumes earlier results (writes to DuckDB, say) on its own thread.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import time
@@ -130,7 +131,7 @@ class ExtractionPool:
 
     def _launch(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
-        process = self._context.Process(
+        process = self._context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
             args=(child, self.limits, self.memory_mb, self.extract_fn),
             daemon=True,
@@ -167,10 +168,8 @@ class ExtractionPool:
     def close(self) -> None:
         """Stop all workers, politely first."""
         for worker in self._workers:
-            try:
+            with contextlib.suppress(BrokenPipeError, OSError):
                 worker.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
         # Workers hold no state worth saving: a short grace period, then kill.
         deadline = time.monotonic() + 1.0
         for worker in self._workers:

@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -122,26 +122,31 @@ class _Reader:
             fetched_at=fetched,
         )
 
-    def error(self, offset: int, kind: str, message: str, url: str | None = None) -> AcquisitionError:
+    def error(
+        self, offset: int, kind: str, message: str, url: str | None = None
+    ) -> AcquisitionError:
         return AcquisitionError(self.provenance(offset), kind, message, url)
 
     def records(self) -> Iterator[RawPage | AcquisitionError]:
         gzipped = _is_gzip(self.path)
         with self.path.open("rb") as handle:
-            start = 0
+            start: int | None = 0
             while start is not None:
                 handle.seek(start)
                 failed_at = yield from self._run(handle, start)
                 if failed_at is None:
                     return
                 if failed_at == -1:  # one gzip stream for the whole file: decompress as a stream
-                    yield from self._run_stream(gzip.open(self.path, "rb"))
+                    with gzip.open(self.path, "rb") as stream:
+                        yield from self._run_stream(stream)
                     return
                 start = _next_boundary(handle, failed_at + 1, gzipped)
                 if start is not None and start <= failed_at:  # never rescan the same bytes
                     return
 
-    def _run(self, handle: IO[bytes], base: int) -> Iterator[RawPage | AcquisitionError]:
+    def _run(
+        self, handle: IO[bytes], base: int
+    ) -> Generator[RawPage | AcquisitionError, None, int | None]:
         """Yield items from `base`; return None at a clean end, else where to rescan from.
 
         When records were read before the failure, the failing record's exact start is not
@@ -168,7 +173,7 @@ class _Reader:
             return base
         return None
 
-    def _run_stream(self, stream: IO[bytes]) -> Iterator[RawPage | AcquisitionError]:
+    def _run_stream(self, stream: IO[bytes] | gzip.GzipFile) -> Iterator[RawPage | AcquisitionError]:
         """Replay a single-stream gzip file; offsets are positions in the decompressed stream."""
         iterator = ArchiveIterator(stream, arc2warc=True)
         offset = 0
@@ -185,12 +190,8 @@ class _Reader:
                 yield item
         except _READ_ERRORS as exc:
             yield self.error(offset, "malformed_record", f"{type(exc).__name__}: {_one_line(exc)}")
-        finally:
-            stream.close()
 
-    def _item(
-        self, record: Any, offset_of: Callable[[], int]
-    ) -> RawPage | AcquisitionError | None:
+    def _item(self, record: Any, offset_of: Callable[[], int]) -> RawPage | AcquisitionError | None:
         """Turn one warcio record into a page, an error, or None for records that hold no page.
 
         The body is read before asking for the offset: warcio's `get_record_offset()` skips to

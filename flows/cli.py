@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from dataclasses import asdict
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -104,17 +104,24 @@ def _print_summary(summary: dict[str, Any]) -> None:
         for column in ("source", "new", "duplicate", "failed"):
             by_source.add_column(column, justify="left" if column == "source" else "right")
         for source, counts in summary["by_source"].items():
-            by_source.add_row(source, *(str(counts.get(k, 0)) for k in ("new", "duplicate", "failed")))
+            by_source.add_row(
+                source, *(str(counts.get(k, 0)) for k in ("new", "duplicate", "failed"))
+            )
         out.print(by_source)
     if summary["errors"]:
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(summary["errors"].items()))
-        out.print(f"errors by kind: {errors}  (details: crwatch sql \"SELECT * FROM fetch_errors\")")
+        out.print(f'errors by kind: {errors}  (details: crwatch sql "SELECT * FROM fetch_errors")')
     out.print(f"warehouse: {summary['warehouse']}")
 
 
 @main.command()
-@click.option("--replay", "replay", multiple=True, metavar="FILE",
-              help="WARC/ARC file, directory or glob to replay (repeatable).")
+@click.option(
+    "--replay",
+    "replay",
+    multiple=True,
+    metavar="FILE",
+    help="WARC/ARC file, directory or glob to replay (repeatable).",
+)
 @click.option("--seeds/--no-seeds", default=False, help="Also load the seed baseline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
@@ -160,14 +167,20 @@ def _jsonable(value: Any) -> Any:
 
 
 @main.command()
-@click.argument("html_file", required=False, type=click.Path(exists=True, dir_okay=False,
-                                                            path_type=Path))
-@click.option("--warc", "warc_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Extract every page record of this WARC file instead.")
+@click.argument(
+    "html_file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--warc",
+    "warc_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Extract every page record of this WARC file instead.",
+)
 @click.option("--url", default=None, help="URL to assume for HTML_FILE (helps metadata).")
 @click.option("--limit", type=int, default=None, help="Stop after this many WARC records.")
-def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
-            limit: int | None) -> None:
+def extract(
+    html_file: Path | None, warc_file: Path | None, url: str | None, limit: int | None
+) -> None:
     """Print the extracted record(s) as JSON lines, exactly as ingest would extract them.
 
     Each line has url, title, text, lang, published_at, date_source, author, sitename, or
@@ -185,14 +198,18 @@ def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
     if (html_file is None) == (warc_file is None):
         raise click.UsageError("give either HTML_FILE or --warc FILE")
     settings = _settings()
-    limits = ExtractionLimits(max_bytes=settings.max_page_bytes,
-                              timeout_seconds=settings.extract_timeout_seconds)
+    limits = ExtractionLimits(
+        max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
+    )
 
     def items() -> Iterator[Any]:
         if html_file is not None:
             provenance = Provenance(source="cli", origin="file", locator=str(html_file))
-            yield RawPage(url=url or html_file.resolve().as_uri(), body=html_file.read_bytes(),
-                          provenance=provenance)
+            yield RawPage(
+                url=url or html_file.resolve().as_uri(),
+                body=html_file.read_bytes(),
+                provenance=provenance,
+            )
         else:
             assert warc_file is not None
             yield from iter_warc(warc_file, max_body_bytes=settings.max_page_bytes)
@@ -207,8 +224,11 @@ def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
             if isinstance(outcome, ExtractedDoc):
                 record = {k: _jsonable(v) for k, v in asdict(outcome).items() if k != "extra"}
             else:
-                record = {"url": item.url, "error_kind": outcome.error_kind,
-                          "error": outcome.message}
+                record = {
+                    "url": item.url,
+                    "error_kind": outcome.error_kind,
+                    "error": outcome.message,
+                }
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
@@ -218,8 +238,13 @@ def extract(html_file: Path | None, warc_file: Path | None, url: str | None,
 def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
         for row in rows:
-            click.echo(json.dumps(dict(zip(columns, map(_jsonable, row), strict=True)),
-                                  ensure_ascii=False, default=str))
+            click.echo(
+                json.dumps(
+                    dict(zip(columns, map(_jsonable, row), strict=True)),
+                    ensure_ascii=False,
+                    default=str,
+                )
+            )
     elif fmt == "csv":
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
@@ -236,8 +261,13 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
 
 @main.command()
 @click.argument("query")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
-              show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 def sql(query: str, fmt: str) -> None:
     """Run read-only SQL against the warehouse (waits briefly if a flow is writing).
 
@@ -282,8 +312,10 @@ def status() -> None:
             " (SELECT count(*) FROM clusters)"
         )
         docs, seeds, relevant, errors, clusters = counts[0]
-        out.print(f"documents:   {docs} ({seeds} seed), stories {clusters}, relevant {relevant},"
-                  f" error rows {errors}")
+        out.print(
+            f"documents:   {docs} ({seeds} seed), stories {clusters}, relevant {relevant},"
+            f" error rows {errors}"
+        )
         columns, rows = warehouse.query(
             "SELECT run_id[:12] AS run, flow, started_at, status, items_seen, docs_new,"
             " docs_duplicate, docs_failed, round(seconds, 1) AS seconds"

@@ -26,7 +26,7 @@ from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance
 from extractors.seeds import load_seed_baseline
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
-from flows.pipeline import AlreadyStored, IngestSummary, Ingestor, Item
+from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.runs import finish_run, start_run
@@ -41,7 +41,9 @@ def expand_replay_paths(patterns: list[str] | tuple[str, ...]) -> list[Path]:
         path = Path(pattern).expanduser()
         if path.is_dir():
             matches = sorted(
-                p for p in path.rglob("*") if p.is_file() and ".warc" in p.name or p.suffix == ".arc"
+                p
+                for p in path.rglob("*")
+                if (p.is_file() and ".warc" in p.name) or p.suffix == ".arc"
             )
         elif any(ch in pattern for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
@@ -67,8 +69,9 @@ def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
     try:
         yield from iter_warc(path, source, max_body_bytes=max_bytes)
     except (WarcOpenError, OSError) as exc:
-        provenance = Provenance(source=source, origin="warc", locator=f"file:{path.resolve()}",
-                                warc_file=str(path))
+        provenance = Provenance(
+            source=source, origin="warc", locator=f"file:{path.resolve()}", warc_file=str(path)
+        )
         yield AcquisitionError(provenance, "unreadable_file", str(exc))
 
 
@@ -89,7 +92,10 @@ def replay_warc(ingestor: Ingestor, path: Path, max_bytes: int) -> IngestSummary
     summary = ingestor.ingest(_replay_items(path, max_bytes), "warc", locator_prefix=prefix)
     _logger().info(
         "%s: %d items, %d new, %d duplicate, %d failed",
-        path.name, summary.items_seen, summary.docs_new, summary.docs_duplicate,
+        path.name,
+        summary.items_seen,
+        summary.docs_new,
+        summary.docs_duplicate,
         summary.docs_failed,
     )
     return summary

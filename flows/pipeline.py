@@ -39,6 +39,8 @@ class AlreadyStored:
 
     provenance: Provenance
     url: str | None
+
+
 SEED_EXTRACTOR_VERSION = "seed-baseline-1"
 LEVELS = ("core", "related", "passing", "none")
 
@@ -127,10 +129,11 @@ class Ingestor:
         """
         started = time.perf_counter()
         summary = IngestSummary()
+        stream: Iterable[Item | AlreadyStored] = items
         if locator_prefix is not None:
-            items = self._skip_stored(items, locator_prefix)
+            stream = self._skip_stored(items, locator_prefix)
         pending: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]] = []
-        for pair in self._extracted(items):
+        for pair in self._extracted(stream):
             pending.append(pair)
             if self.on_item is not None:
                 self.on_item(pair[0])
@@ -186,14 +189,22 @@ class Ingestor:
                 summary.docs_duplicate += 1
                 summary._count(item.provenance.source, "duplicate")
             elif isinstance(item, AcquisitionError):
-                batch.add("fetches", self._error_row(item.provenance, item.url, "acquire",
-                                                     item.error_kind, item.message, now))
+                batch.add(
+                    "fetches",
+                    self._error_row(
+                        item.provenance, item.url, "acquire", item.error_kind, item.message, now
+                    ),
+                )
                 self._failed(summary, item.provenance.source, item.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractionError):
-                row = self._error_row(item.provenance, item.url, "extract", outcome.error_kind,
-                                      outcome.message, now)
-                row.update(http_status=item.http_status, content_type=item.content_type,
-                           bytes=len(item.body))
+                row = self._error_row(
+                    item.provenance, item.url, "extract", outcome.error_kind, outcome.message, now
+                )
+                row.update(
+                    http_status=item.http_status,
+                    content_type=item.content_type,
+                    bytes=len(item.body),
+                )
                 batch.add("fetches", row)
                 self._failed(summary, item.provenance.source, outcome.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractedDoc):
@@ -233,7 +244,9 @@ class Ingestor:
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
                 judgement = judge_relevance(
-                    str(row["title"] or ""), str(row["text"]), row["lang"]  # type: ignore[arg-type]
+                    str(row["title"] or ""),
+                    str(row["text"]),
+                    row["lang"],  # type: ignore[arg-type]
                 )
                 if verdict.status == "new":
                     summary.relevance[judgement.level] += 1
@@ -251,9 +264,15 @@ class Ingestor:
             for group, doc_ids in stored.items():
                 for first, second in combinations(sorted(doc_ids), 2):
                     for a, b in ((first, second), (second, first)):
-                        batch.add("document_links", {"doc_id": a, "linked_doc_id": b,
-                                                     "kind": "translation_of",
-                                                     "evidence": f"seed translation group {group}"})
+                        batch.add(
+                            "document_links",
+                            {
+                                "doc_id": a,
+                                "linked_doc_id": b,
+                                "kind": "translation_of",
+                                "evidence": f"seed translation group {group}",
+                            },
+                        )
             write_batch(con, batch)
             refresh_clusters(con, clusters)
             for source, location in sources.items():
@@ -265,12 +284,22 @@ class Ingestor:
         summary._count(source, "failed")
 
     def _error_row(
-        self, provenance: Provenance, url: str | None, stage: str, kind: str, message: str,
+        self,
+        provenance: Provenance,
+        url: str | None,
+        stage: str,
+        kind: str,
+        message: str,
         now: datetime,
     ) -> dict[str, object]:
         row = self._provenance_row(provenance, now)
-        row.update(url=url, outcome="error", error_stage=stage, error_kind=kind,
-                   error_message=message[:2000])
+        row.update(
+            url=url,
+            outcome="error",
+            error_stage=stage,
+            error_kind=kind,
+            error_message=message[:2000],
+        )
         return row
 
     def _provenance_row(self, provenance: Provenance, now: datetime) -> dict[str, object]:
@@ -289,10 +318,14 @@ class Ingestor:
 
     def _fetch_row(self, candidate: _Candidate, now: datetime) -> dict[str, object]:
         row = self._provenance_row(candidate.provenance, now)
-        row.update(url=candidate.row["url"], outcome="new", doc_id=candidate.doc_id,
-                   bytes=candidate.row.pop("_bytes", None),
-                   http_status=candidate.row.pop("_http_status", None),
-                   content_type=candidate.row.pop("_content_type", None))
+        row.update(
+            url=candidate.row["url"],
+            outcome="new",
+            doc_id=candidate.doc_id,
+            bytes=candidate.row.pop("_bytes", None),
+            http_status=candidate.row.pop("_http_status", None),
+            content_type=candidate.row.pop("_content_type", None),
+        )
         return row
 
     def _page_candidate(self, page: RawPage, doc: ExtractedDoc, now: datetime) -> _Candidate:
@@ -332,6 +365,10 @@ class Ingestor:
             "_bytes": len(seed.text.encode("utf-8")),
         }  # fmt: skip
         return _Candidate(
-            seed.provenance, canonical, doc_id, str(row["content_hash"]), row,
+            seed.provenance,
+            canonical,
+            doc_id,
+            str(row["content_hash"]),
+            row,
             seed.translation_group,
         )

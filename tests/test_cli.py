@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, PARAGRAPHS, article_html
+from conftest import PARAGRAPHS, REPO, article_html
 
 from flows.cli import main
 from flows.ingest import run_ingest
@@ -68,9 +68,11 @@ def test_sql_is_read_only_and_status_reports(crwatch_home: Path) -> None:
     assert result.exit_code == 1 and "no_such_table" in result.output
     result = runner.invoke(main, ["status"])
     assert result.exit_code == 0 and "documents:" in result.output
-    _, rows = __import__("warehouse.db", fromlist=["Warehouse"]).Warehouse(
-        settings.warehouse
-    ).query("SELECT count(*) FROM documents")
+    _, rows = (
+        __import__("warehouse.db", fromlist=["Warehouse"])
+        .Warehouse(settings.warehouse)
+        .query("SELECT count(*) FROM documents")
+    )
     assert rows == [(6,)], "the DELETE must not have removed anything"
 
 

@@ -32,10 +32,17 @@ def _table_counts(settings: Settings) -> dict[str, int]:
     return {t: _count(settings, f"SELECT count(*) FROM {t}") for t in tables}
 
 
-def test_replay_stores_documents_and_a_rerun_adds_nothing(settings: Settings, tmp_path: Path) -> None:
+def test_replay_stores_documents_and_a_rerun_adds_nothing(
+    settings: Settings, tmp_path: Path
+) -> None:
     warc = write_warc(tmp_path / "a.warc.gz", sample_pages(9))
     first = _ingest(settings, [warc], seeds=False, run="run-1")
-    assert (first.items_seen, first.docs_new, first.docs_duplicate, first.docs_failed) == (9, 9, 0, 0)
+    assert (first.items_seen, first.docs_new, first.docs_duplicate, first.docs_failed) == (
+        9,
+        9,
+        0,
+        0,
+    )
     before = _table_counts(settings)
     assert before["documents"] == 9 and before["classifications"] == 9
     second = _ingest(settings, [warc], seeds=False, run="run-2")
@@ -53,9 +60,13 @@ def test_overlapping_warcs_store_each_page_once(settings: Settings, tmp_path: Pa
     assert _count(settings, "SELECT count(*) FROM documents") == 6
 
 
-def test_same_text_at_another_url_is_kept_as_a_duplicate(settings: Settings, tmp_path: Path) -> None:
+def test_same_text_at_another_url_is_kept_as_a_duplicate(
+    settings: Settings, tmp_path: Path
+) -> None:
     url, body = sample_pages(1)[0]
-    warc = write_warc(tmp_path / "a.warc.gz", [(url, body), (url.replace("/story-", "/syndicated-"), body)])
+    warc = write_warc(
+        tmp_path / "a.warc.gz", [(url, body), (url.replace("/story-", "/syndicated-"), body)]
+    )
     summary = _ingest(settings, [warc], seeds=False, run="run-1")
     assert (summary.docs_new, summary.docs_duplicate) == (1, 1)
     _, rows = Warehouse(settings.warehouse).query(
@@ -80,8 +91,13 @@ def test_nothing_is_lost_with_broken_records(settings: Settings, tmp_path: Path)
         "SELECT error_kind FROM fetches WHERE outcome = 'error' ORDER BY error_kind"
     )
     assert [k for (k,) in kinds] == ["empty", "not_html", "truncated_record"]
-    assert _count(settings, "SELECT count(*) FROM fetches WHERE error_message IS NULL"
-                            " AND outcome = 'error'") == 0
+    assert (
+        _count(
+            settings,
+            "SELECT count(*) FROM fetches WHERE error_message IS NULL AND outcome = 'error'",
+        )
+        == 0
+    )
 
 
 def test_missing_warc_file_is_an_error_row(settings: Settings, tmp_path: Path) -> None:

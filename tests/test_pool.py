@@ -51,8 +51,10 @@ def test_a_hanging_page_times_out_and_the_run_continues() -> None:
     assert isinstance(outcomes[1], ExtractionError) and outcomes[1].error_kind == "timeout"
     assert sum(isinstance(o, ExtractedDoc) for o in outcomes) == 4, outcomes
     assert stats.timeouts == 1 and stats.restarts == 1
-    print(f"\n[figure] hanging page stopped after the {limits.timeout_seconds:g} s limit;"
-          f" whole batch {elapsed:.1f} s")
+    print(
+        f"\n[figure] hanging page stopped after the {limits.timeout_seconds:g} s limit;"
+        f" whole batch {elapsed:.1f} s"
+    )
     assert elapsed < 30
 
 

@@ -9,7 +9,9 @@ import pytest
 from flows.settings import PROJECT_ROOT, ConfigError, load_settings
 
 
-def test_defaults_live_under_one_data_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_defaults_live_under_one_data_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     settings = load_settings(environ={})
     assert settings.home == tmp_path / "data"

@@ -108,11 +108,11 @@ def test_file_id_is_stable(tmp_path: Path) -> None:
 
 def test_corpus_malformed_files_yield_error_rows_and_keep_the_rest() -> None:
     base = corpus_path("warc")
-    clipped, clipped_errors = _split(list(iter_warc(base / "resiliparse_cc_sample/clipped.warc.gz")))
-    assert clipped == [] and clipped_errors[0].error_kind == "truncated_record"
-    wrong, wrong_errors = _split(
-        list(iter_warc(base / "warcio_testdata/example-wrong-chunks.warc.gz"))
+    clipped, clipped_errors = _split(
+        list(iter_warc(base / "resiliparse_cc_sample/clipped.warc.gz"))
     )
+    assert clipped == [] and clipped_errors[0].error_kind == "truncated_record"
+    _, wrong_errors = _split(list(iter_warc(base / "warcio_testdata/example-wrong-chunks.warc.gz")))
     assert wrong_errors, "a WARC with wrong chunk lengths must report errors"
     non_chunked, errors = _split(
         list(iter_warc(base / "warcio_testdata/example-bad-non-chunked.warc.gz"))

@@ -13,6 +13,7 @@ Errors:
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import time
@@ -94,10 +95,8 @@ class Warehouse:
             yield con
             con.execute("COMMIT")
         except BaseException:
-            try:
+            with contextlib.suppress(duckdb.Error):
                 con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
             raise
         finally:
             con.close()
@@ -124,7 +123,9 @@ class Warehouse:
                 " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
                 " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
-            done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+            done = {
+                row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()
+            }
             for version, name, sql in schema_files():
                 if version in done:
                     continue

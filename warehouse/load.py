@@ -143,7 +143,8 @@ def known_keys(
     urls = {
         row[0]
         for row in con.execute(
-            "SELECT canonical_url FROM documents WHERE canonical_url IN (SELECT unnest(?::VARCHAR[]))",
+            "SELECT canonical_url FROM documents"
+            " WHERE canonical_url IN (SELECT unnest(?::VARCHAR[]))",
             [list(set(canonical_urls))],
         ).fetchall()
     }
