@@ -12,6 +12,7 @@ import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
@@ -133,15 +134,24 @@ class Ingestor:
         if locator_prefix is not None:
             stream = self._skip_stored(items, locator_prefix)
         pending: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]] = []
-        for pair in self._extracted(stream):
-            pending.append(pair)
-            if self.on_item is not None:
-                self.on_item(pair[0])
-            if len(pending) >= self.batch_size:
+        # One writer thread: batch k is deduplicated, judged and written while the workers
+        # extract batch k+1 (otherwise they sit idle during every write). Batches stay in
+        # order, and at most one waits, so memory holds about two batches.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="crwatch-writer") as writer:
+            in_flight: Future[None] | None = None
+            for pair in self._extracted(stream):
+                pending.append(pair)
+                if self.on_item is not None:
+                    self.on_item(pair[0])
+                if len(pending) >= self.batch_size:
+                    if in_flight is not None:
+                        in_flight.result()  # re-raises a failed write here
+                    in_flight = writer.submit(self._write, pending, summary, source_kind)
+                    pending = []
+            if in_flight is not None:
+                in_flight.result()
+            if pending:
                 self._write(pending, summary, source_kind)
-                pending = []
-        if pending:
-            self._write(pending, summary, source_kind)
         summary.seconds = time.perf_counter() - started
         return summary
 
