@@ -1,11 +1,12 @@
 """A process pool for CPU-heavy extraction with a hard per-document time limit.
 
 `concurrent.futures` cannot stop a task that hangs, and one pathological page (deeply nested
-tags, a 19 MB page) can take minutes or gigabytes. Here each worker takes one document at a
-time; a document that exceeds its deadline gets its worker killed and replaced, and becomes an
-`ExtractionError("timeout")`. A worker that dies (segfault, out of memory) becomes
-`ExtractionError("crashed")`. Workers cap their own address space so a memory bomb fails with
-MemoryError inside the worker instead of taking the machine down.
+tags, a 19 MB page) can take minutes or gigabytes. Here each worker works on one document at
+a time (with the next one already queued in its pipe); a document that exceeds its deadline
+gets its worker killed and replaced, and becomes an `ExtractionError("timeout")`. A worker
+that dies (segfault, out of memory) becomes `ExtractionError("crashed")`. Workers cap their
+own address space so a memory bomb fails with MemoryError inside the worker instead of taking
+the machine down.
 
 Results come back in input order from `map()`, which streams: it keeps every worker busy while
 the caller consumes earlier results (writes to DuckDB, say) on its own thread.
@@ -17,8 +18,9 @@ import contextlib
 import multiprocessing as mp
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
@@ -28,6 +30,10 @@ from extractors.records import ExtractedDoc, ExtractionError, RawPage
 Outcome = ExtractedDoc | ExtractionError
 T = TypeVar("T")
 _STARTUP_SECONDS = 120
+# Jobs queued per worker: the next page already waits in the pipe when one finishes, so a
+# worker never idles through the parent's round trip. Its deadline starts when it reaches
+# the head of the queue (when the previous answer arrives).
+_DEPTH = 2
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -76,8 +82,9 @@ def _worker_main(
 class _Worker:
     process: Any  # multiprocessing.process.BaseProcess
     conn: Connection
-    job: int | None = None
-    deadline: float = 0.0
+    # Jobs sent and not yet answered, oldest first; the worker is busy with the first one.
+    queue: deque[tuple[int, RawPage]] = field(default_factory=deque)
+    deadline: float = 0.0  # for the first job in the queue
 
 
 @dataclass
@@ -196,7 +203,7 @@ class ExtractionPool:
         max_held = self.size * 8
 
         while True:
-            while not exhausted and len(held) < max_held and self._idle():
+            while not exhausted and len(held) < max_held and self._with_room():
                 try:
                     index, item = next(source)
                 except StopIteration:
@@ -204,65 +211,81 @@ class ExtractionPool:
                     break
                 held[index] = item
                 if isinstance(item, RawPage):
-                    self._dispatch(self._idle()[0], index, item)
+                    self._dispatch(self._with_room()[0], index, item)
                 else:
                     results[index] = None
             while next_out in results:
                 outcome = results.pop(next_out)
                 yield held.pop(next_out), outcome
                 next_out += 1
-            busy = [w for w in self._workers if w.job is not None]
+            busy = [w for w in self._workers if w.queue]
             if busy:
                 self._collect(busy, results)
             elif exhausted and not held:
                 return
-            elif not self._idle() or len(held) >= max_held:
+            elif not self._with_room() or len(held) >= max_held:
                 # Nothing in flight yet the head of the queue is missing: cannot happen, but
                 # never spin if it does.
                 raise RuntimeError("extraction pool lost track of a document")
 
-    def _idle(self) -> list[_Worker]:
-        return [w for w in self._workers if w.job is None]
+    def _with_room(self) -> list[_Worker]:
+        """Workers that can take another job, least loaded first."""
+        return sorted(
+            (w for w in self._workers if len(w.queue) < _DEPTH), key=lambda w: len(w.queue)
+        )
 
     def _dispatch(self, worker: _Worker, index: int, page: RawPage) -> None:
-        worker.job = index
-        worker.deadline = time.monotonic() + self.limits.timeout_seconds
+        if not worker.queue:
+            worker.deadline = time.monotonic() + self.limits.timeout_seconds
+        worker.queue.append((index, page))
         try:
             worker.conn.send((index, page))
         except (BrokenPipeError, OSError):
-            fresh = self._replace(worker)
-            fresh.job = index
-            fresh.deadline = worker.deadline
-            fresh.conn.send((index, page))
+            self._restart_with_queue(worker)
+
+    def _restart_with_queue(self, worker: _Worker) -> _Worker:
+        """Replace a worker and hand its unanswered jobs to the fresh one."""
+        pending = list(worker.queue)
+        fresh = self._replace(worker)
+        for index, page in pending:
+            self._dispatch(fresh, index, page)
+        return fresh
 
     def _collect(self, busy: list[_Worker], results: dict[int, Outcome | None]) -> None:
         """Wait for the next result or deadline; record outcomes, replace stuck workers."""
         now = time.monotonic()
         timeout = max(0.0, min(w.deadline for w in busy) - now)
-        ready = wait([w.conn for w in busy], timeout=timeout)
-        by_conn = {id(w.conn): w for w in busy}
-        for conn in ready:
-            worker = by_conn[id(conn)]
-            job = worker.job
-            assert job is not None
-            try:
-                index, outcome = worker.conn.recv()
-            except (EOFError, OSError):
-                code = worker.process.exitcode
-                outcome = ExtractionError("crashed", f"extraction worker died (exit code {code})")
-                index = job
-                self.stats.crashes += 1
-                worker = self._replace(worker)
-            worker.job = None
-            self._record(index, outcome, results)
-        now = time.monotonic()
-        for worker in list(self._workers):
-            if worker.job is not None and now >= worker.deadline and worker.conn not in ready:
-                index = worker.job
+        ready = {id(conn) for conn in wait([w.conn for w in busy], timeout=timeout)}
+        for worker in busy:
+            if id(worker.conn) in ready:
+                self._receive(worker, results)
+            elif worker.queue and time.monotonic() >= worker.deadline:
+                index, _ = worker.queue.popleft()
                 self.stats.timeouts += 1
-                self._replace(worker)
                 message = f"extraction exceeded {self.limits.timeout_seconds:g} s; worker replaced"
                 self._record(index, ExtractionError("timeout", message), results)
+                self._restart_with_queue(worker)
+
+    def _receive(self, worker: _Worker, results: dict[int, Outcome | None]) -> None:
+        """Take one answer from a worker (or learn that it died while on its first job)."""
+        try:
+            index, outcome = worker.conn.recv()
+        except (EOFError, OSError):
+            index, _ = worker.queue.popleft()
+            code = worker.process.exitcode
+            self.stats.crashes += 1
+            self._record(
+                index,
+                ExtractionError("crashed", f"extraction worker died (exit code {code})"),
+                results,
+            )
+            self._restart_with_queue(worker)
+            return
+        head, _ = worker.queue.popleft()
+        assert head == index, "a worker answers its jobs in order"
+        if worker.queue:
+            worker.deadline = time.monotonic() + self.limits.timeout_seconds
+        self._record(index, outcome, results)
 
     def _record(self, index: int, outcome: Outcome, results: dict[int, Outcome | None]) -> None:
         self.stats.documents += 1

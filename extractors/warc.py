@@ -173,7 +173,9 @@ class _Reader:
             return base
         return None
 
-    def _run_stream(self, stream: IO[bytes] | gzip.GzipFile) -> Iterator[RawPage | AcquisitionError]:
+    def _run_stream(
+        self, stream: IO[bytes] | gzip.GzipFile
+    ) -> Iterator[RawPage | AcquisitionError]:
         """Replay a single-stream gzip file; offsets are positions in the decompressed stream."""
         iterator = ArchiveIterator(stream, arc2warc=True)
         offset = 0

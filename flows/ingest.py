@@ -133,12 +133,16 @@ def run_ingest(
                 )
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
-                ingestor = Ingestor(warehouse, run_id, None, settings.batch_size, hook)
+                ingestor = Ingestor(
+                    warehouse, run_id, None, settings.batch_size, hook, settings.min_text_chars
+                )
                 total.merge(call(ingest_seed_baseline, ingestor, settings.seeds_dir))
             for path in replay:
                 size = path.stat().st_size if path.is_file() else None
                 hook = progress(path.name, size) if progress else None
-                ingestor = Ingestor(warehouse, run_id, pool, settings.batch_size, hook)
+                ingestor = Ingestor(
+                    warehouse, run_id, pool, settings.batch_size, hook, settings.min_text_chars
+                )
                 total.merge(call(replay_warc, ingestor, path, settings.max_page_bytes))
     except BaseException as exc:
         total.seconds = time.perf_counter() - started

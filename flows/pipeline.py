@@ -113,8 +113,10 @@ class Ingestor:
         pool: ExtractionPool | None,
         batch_size: int = 500,
         on_item: Callable[[Item | AlreadyStored], None] | None = None,
+        min_text_chars: int = 20,
     ) -> None:
         self.warehouse = warehouse
+        self.min_text_chars = min_text_chars
         self.run_id = run_id
         self.pool = pool
         self.batch_size = batch_size
@@ -218,7 +220,24 @@ class Ingestor:
                 batch.add("fetches", row)
                 self._failed(summary, item.provenance.source, outcome.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractedDoc):
-                candidates.append(self._page_candidate(item, outcome, now))
+                if len(outcome.text) < self.min_text_chars:
+                    # A stub (a redirect notice, a bare caption) is not a news document.
+                    message = (
+                        f"main text has {len(outcome.text)} characters;"
+                        f" the minimum is {self.min_text_chars}"
+                    )
+                    row = self._error_row(
+                        item.provenance, item.url, "extract", "too_short", message, now
+                    )
+                    row.update(
+                        http_status=item.http_status,
+                        content_type=item.content_type,
+                        bytes=len(item.body),
+                    )
+                    batch.add("fetches", row)
+                    self._failed(summary, item.provenance.source, "too_short")
+                else:
+                    candidates.append(self._page_candidate(item, outcome, now))
             elif isinstance(item, SeedText):
                 candidates.append(self._seed_candidate(item, now))
 

@@ -37,6 +37,7 @@ class Settings:
     max_page_bytes: int = 5 * 1024 * 1024
     extract_timeout_seconds: float = 20.0
     worker_memory_mb: int = 2048
+    min_text_chars: int = 20
     lock_wait_seconds: float = 30.0
     progress: bool = True
 
@@ -92,6 +93,7 @@ _TYPES = {
     "max_page_bytes": int,
     "extract_timeout_seconds": float,
     "worker_memory_mb": int,
+    "min_text_chars": int,
     "lock_wait_seconds": float,
     "progress": bool,
 }
@@ -159,7 +161,7 @@ def _derive_paths(settings: Settings) -> Settings:
         outbox_dir=pick(settings.outbox_dir, home / "outbox"),
         seeds_dir=seeds_dir,
     )
-    for check in ("workers", "batch_size", "max_page_bytes", "worker_memory_mb"):
+    for check in ("workers", "batch_size", "max_page_bytes", "worker_memory_mb", "min_text_chars"):
         if getattr(settings, check) < 0 or (check != "workers" and getattr(settings, check) == 0):
             raise ConfigError(f"setting {check!r} must be positive, got {getattr(settings, check)}")
     if settings.extract_timeout_seconds <= 0:

@@ -56,7 +56,8 @@ def test_every_corpus_warc_completes_and_nothing_is_lost(crwatch_home: Path) -> 
     assert summary.items_seen == summary.docs_new + summary.docs_duplicate + summary.docs_failed
     _, rows = Warehouse(settings.warehouse).query(
         "SELECT count(*), count(*) FILTER (WHERE outcome = 'error'),"
-        " count(*) FILTER (WHERE outcome = 'error' AND (error_kind IS NULL OR error_message IS NULL))"
+        " count(*) FILTER (WHERE outcome = 'error'"
+        "                  AND (error_kind IS NULL OR error_message IS NULL))"
         " FROM fetches"
     )
     fetch_rows, error_rows, unexplained = rows[0]

@@ -79,18 +79,21 @@ def test_nothing_is_lost_with_broken_records(settings: Settings, tmp_path: Path)
     pages = sample_pages(5)
     pages.insert(2, ("https://news.example.com/image.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100))
     pages.insert(4, ("https://news.example.com/empty.html", b"<html><body></body></html>"))
+    pages.insert(
+        5, ("https://news.example.com/stub.html", b"<html><body><p>Moved.</p></body></html>")
+    )
     warc = write_warc(tmp_path / "a.warc", pages, gzip_records=False)
     data = warc.read_bytes()
     warc.write_bytes(data[:-300])  # truncate the last record
     summary = _ingest(settings, [warc], seeds=False, run="run-1")
-    assert summary.items_seen == 7
+    assert summary.items_seen == 8
     assert summary.docs_new + summary.docs_duplicate + summary.docs_failed == summary.items_seen
-    assert summary.docs_failed == 3
+    assert summary.docs_failed == 4
     assert _count(settings, "SELECT count(*) FROM fetches") == summary.items_seen
     _, kinds = Warehouse(settings.warehouse).query(
         "SELECT error_kind FROM fetches WHERE outcome = 'error' ORDER BY error_kind"
     )
-    assert [k for (k,) in kinds] == ["empty", "not_html", "truncated_record"]
+    assert [k for (k,) in kinds] == ["empty", "not_html", "too_short", "truncated_record"]
     assert (
         _count(
             settings,
