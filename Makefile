@@ -1,19 +1,24 @@
 # crwatch — the two commands that must work on a fresh machine: `make run` and `make test`.
+SHELL       := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# Quiet, offline-friendly Prefect defaults (also set in flows/settings.py for other entry points).
+# Quiet, offline-friendly Prefect defaults (flows/environment.py sets them for other entry points).
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TASKS_DEFAULT_NO_CACHE := true
 
 .PHONY: run test lint bench lock clean
 
+# pip's "Location ... is ignored" warnings come from this machine's pip.conf, not from us.
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade-strategy only-if-needed -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 \
+	  | { grep -v '^WARNING: Location' || true; }
+	$(PY) -c "import flows.cli, prefect, duckdb, trafilatura, py3langid"
 	touch $(STAMP)
 
 ## make run: build .venv if needed, then run the main job (seed baseline + configured replays)
@@ -29,8 +34,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+## make bench: the measurements recorded in docs/BENCHMARKS.md (~15 min; needs ../shared/corpus)
 bench: $(STAMP)
 	$(PY) bench/extraction_eval.py
+	$(PY) bench/relevance_eval.py
 	$(PY) bench/throughput.py
 
 ## make lock: re-pin every transitive dependency after editing pyproject.toml
