@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,6 +32,8 @@ from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.runs import finish_run, start_run
 
+# file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
+_ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
 ProgressHook = Callable[[str, int | None], Callable[[Item | AlreadyStored], None]]
 
 
@@ -41,9 +44,7 @@ def expand_replay_paths(patterns: list[str] | tuple[str, ...]) -> list[Path]:
         path = Path(pattern).expanduser()
         if path.is_dir():
             matches = sorted(
-                p
-                for p in path.rglob("*")
-                if (p.is_file() and ".warc" in p.name) or p.suffix == ".arc"
+                p for p in path.rglob("*") if p.is_file() and _ARCHIVE_NAME.search(p.name)
             )
         elif any(ch in pattern for ch in "*?["):
             matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))

@@ -209,15 +209,9 @@ class Ingestor:
                 )
                 self._failed(summary, item.provenance.source, item.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractionError):
-                row = self._error_row(
-                    item.provenance, item.url, "extract", outcome.error_kind, outcome.message, now
+                batch.add(
+                    "fetches", self._page_error(item, outcome.error_kind, outcome.message, now)
                 )
-                row.update(
-                    http_status=item.http_status,
-                    content_type=item.content_type,
-                    bytes=len(item.body),
-                )
-                batch.add("fetches", row)
                 self._failed(summary, item.provenance.source, outcome.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractedDoc):
                 if len(outcome.text) < self.min_text_chars:
@@ -226,21 +220,22 @@ class Ingestor:
                         f"main text has {len(outcome.text)} characters;"
                         f" the minimum is {self.min_text_chars}"
                     )
-                    row = self._error_row(
-                        item.provenance, item.url, "extract", "too_short", message, now
-                    )
-                    row.update(
-                        http_status=item.http_status,
-                        content_type=item.content_type,
-                        bytes=len(item.body),
-                    )
-                    batch.add("fetches", row)
+                    batch.add("fetches", self._page_error(item, "too_short", message, now))
                     self._failed(summary, item.provenance.source, "too_short")
                 else:
                     candidates.append(self._page_candidate(item, outcome, now))
             elif isinstance(item, SeedText):
                 candidates.append(self._seed_candidate(item, now))
 
+        # Judged before the write transaction opens, so readers never wait on the classifier.
+        judgements = {
+            c.doc_id: judge_relevance(
+                str(c.row["title"] or ""),
+                str(c.row["text"]),
+                c.row["lang"],  # type: ignore[arg-type]
+            )
+            for c in candidates
+        }
         with self.warehouse.writer() as con:
             urls, hashes = known_keys(
                 con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
@@ -272,11 +267,7 @@ class Ingestor:
                 clusters.add(str(row["cluster_id"]))
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
-                judgement = judge_relevance(
-                    str(row["title"] or ""),
-                    str(row["text"]),
-                    row["lang"],  # type: ignore[arg-type]
-                )
+                judgement = judgements[candidate.doc_id]
                 if verdict.status == "new":
                     summary.relevance[judgement.level] += 1
                 batch.add("classifications", {
@@ -311,6 +302,14 @@ class Ingestor:
         summary.docs_failed += 1
         summary.errors[kind] += 1
         summary._count(source, "failed")
+
+    def _page_error(
+        self, page: RawPage, kind: str, message: str, now: datetime
+    ) -> dict[str, object]:
+        row = self._error_row(page.provenance, page.url, "extract", kind, message, now)
+        row.update(http_status=page.http_status, content_type=page.content_type,
+                   bytes=len(page.body))  # fmt: skip
+        return row
 
     def _error_row(
         self,

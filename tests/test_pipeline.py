@@ -128,3 +128,15 @@ def test_runs_table_records_counts(settings: Settings, tmp_path: Path) -> None:
         "SELECT status, items_seen, docs_new, docs_failed, seconds > 0 FROM runs"
     )
     assert rows == [("completed", 9, 9, 0, True)]
+
+
+def test_replay_paths_expand_folders_and_globs(tmp_path: Path) -> None:
+    from flows.ingest import expand_replay_paths
+
+    for name in ("a.warc.gz", "b.arc.gz", "c.warc.gz.bad", "notes.txt", "sub/d.warc", "e.arc"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    names = [p.name for p in expand_replay_paths([str(tmp_path)])]
+    assert names == ["a.warc.gz", "b.arc.gz", "c.warc.gz.bad", "e.arc", "d.warc"]
+    globbed = expand_replay_paths([str(tmp_path / "*.warc.gz"), str(tmp_path / "a.warc.gz")])
+    assert [p.name for p in globbed] == ["a.warc.gz"], "globs expand and repeats are dropped"

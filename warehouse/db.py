@@ -91,6 +91,7 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self._open(read_only=False)
         try:
+            # Batches are small; one thread keeps DuckDB off the cores extraction is using.
             con.execute("SET threads TO 1")
             con.execute("BEGIN TRANSACTION")
             yield con
