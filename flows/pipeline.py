@@ -27,7 +27,9 @@ from extractors.records import (
     RawPage,
     SeedText,
 )
-from extractors.relevance import RELEVANCE_VERSION, judge_relevance
+from extractors.relevance import RELEVANCE_VERSION, RelevanceJudgement, judge_relevance
+from extractors.stance import STANCE_VERSION, StanceJudgement, judge_stance
+from extractors.topics import TOPICS_VERSION, assign_topics
 from warehouse.db import Warehouse
 from warehouse.load import Batch, known_keys, refresh_clusters, upsert_source, write_batch
 
@@ -43,6 +45,9 @@ class AlreadyStored:
 
 
 SEED_EXTRACTOR_VERSION = "seed-baseline-1"
+# One row per document and combination of judges: a change to any of them is a new version.
+CLASSIFIER_VERSION = f"{RELEVANCE_VERSION}+{TOPICS_VERSION}+{STANCE_VERSION}"
+RELEVANT_LEVELS = ("core", "related")
 LEVELS = ("core", "related", "passing", "none")
 
 
@@ -96,6 +101,20 @@ class _Candidate:
     text_hash: str
     row: dict[str, object]
     translation_group: str | None = None
+
+
+Judgement = tuple[RelevanceJudgement, tuple[str, ...], StanceJudgement | None]
+
+
+def classify(row: dict[str, object]) -> Judgement:
+    """Relevance for every document; topics and stance only for relevant ones."""
+    title = str(row["title"] or "")
+    text = str(row["text"])
+    lang = row["lang"] if isinstance(row["lang"], str) else None
+    relevance = judge_relevance(title, text, lang)
+    if relevance.level not in RELEVANT_LEVELS:
+        return relevance, (), None
+    return relevance, assign_topics(title, text, lang), judge_stance(title, text, lang)
 
 
 def fetch_id_for(provenance: Provenance) -> str:
@@ -228,14 +247,7 @@ class Ingestor:
                 candidates.append(self._seed_candidate(item, now))
 
         # Judged before the write transaction opens, so readers never wait on the classifier.
-        judgements = {
-            c.doc_id: judge_relevance(
-                str(c.row["title"] or ""),
-                str(c.row["text"]),
-                c.row["lang"],  # type: ignore[arg-type]
-            )
-            for c in candidates
-        }
+        judgements = {c.doc_id: classify(c.row) for c in candidates}
         with self.warehouse.writer() as con:
             urls, hashes = known_keys(
                 con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
@@ -267,16 +279,19 @@ class Ingestor:
                 clusters.add(str(row["cluster_id"]))
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
-                judgement = judgements[candidate.doc_id]
+                relevance, topics, stance = judgements[candidate.doc_id]
                 if verdict.status == "new":
-                    summary.relevance[judgement.level] += 1
+                    summary.relevance[relevance.level] += 1
                 batch.add("classifications", {
                     "doc_id": candidate.doc_id,
-                    "classifier_version": RELEVANCE_VERSION,
-                    "relevance_level": judgement.level,
-                    "relevance_score": judgement.score,
-                    "topics": [],
-                    "evidence": list(judgement.evidence),
+                    "classifier_version": CLASSIFIER_VERSION,
+                    "relevance_level": relevance.level,
+                    "relevance_score": relevance.score,
+                    "topics": list(topics),
+                    "stance": stance.stance if stance else None,
+                    "stance_score": stance.score if stance else None,
+                    "evidence": list(relevance.evidence),
+                    "stance_evidence": list(stance.evidence) if stance else [],
                     "classified_at": now,
                 })  # fmt: skip
                 if candidate.translation_group:

@@ -117,6 +117,16 @@ def test_seed_baseline_loads_six_documents_with_translation_links(settings: Sett
     )
     assert rows == [("en", "translation_of", "zh"), ("zh", "translation_of", "en")]
     assert _count(settings, "SELECT count(*) FROM documents WHERE is_seed") == 6
+    _, judged = Warehouse(settings.warehouse).query(
+        "SELECT d.seed_id, c.relevance_level, c.stance, len(c.topics) > 0,"
+        " len(c.stance_evidence) > 0 FROM documents d JOIN latest_classifications c USING (doc_id)"
+        " ORDER BY 1"
+    )
+    assert all(level == "core" for _, level, *_ in judged), judged
+    stances = {seed.split("_")[0]: stance for seed, _, stance, *_ in judged}
+    assert stances["002"] == "skeptical", "the 'are they really allies?' seed questions the tie"
+    assert {s for k, s in stances.items() if k != "002"} == {"positive"}
+    assert all(has_topics and has_evidence for *_, has_topics, has_evidence in judged)
     again = _ingest(settings, [], seeds=True, run="run-2")
     assert again.docs_new == 0 and _count(settings, "SELECT count(*) FROM documents") == 6
 
@@ -140,3 +150,12 @@ def test_replay_paths_expand_folders_and_globs(tmp_path: Path) -> None:
     assert names == ["a.warc.gz", "b.arc.gz", "c.warc.gz.bad", "e.arc", "d.warc"]
     globbed = expand_replay_paths([str(tmp_path / "*.warc.gz"), str(tmp_path / "a.warc.gz")])
     assert [p.name for p in globbed] == ["a.warc.gz"], "globs expand and repeats are dropped"
+
+
+def test_migrations_apply_in_order_once(tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "w.duckdb")
+    applied = warehouse.migrate()
+    assert applied == sorted(applied) and applied[0].startswith("001_")
+    assert warehouse.migrate() == [], "a second migrate applies nothing"
+    columns, _ = warehouse.query("SELECT * FROM relevant_documents LIMIT 0")
+    assert {"topics", "stance", "stance_evidence"} <= set(columns)

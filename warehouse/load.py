@@ -45,7 +45,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("doc_id", _STR), ("classifier_version", _STR), ("relevance_level", _STR),
             ("relevance_score", pa.float64()), ("topics", pa.list_(_STR)), ("stance", _STR),
             ("stance_score", pa.float64()), ("evidence", pa.list_(_STR)),
-            ("classified_at", _TS),
+            ("classified_at", _TS), ("stance_evidence", pa.list_(_STR)),
         ]
     ),
     "document_links": pa.schema(

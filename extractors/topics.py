@@ -1,0 +1,207 @@
+"""Topics (multi-label) of documents about China–Russia relations, from cues in seeds/topics.toml.
+
+The cues are counted over the document's *focus*, not the whole page: its title plus either the
+whole story when China–Russia interaction is its subject (relevance level core), or only the
+sentences where the two sides meet (level related: a roundup item, a press conference answer).
+A Xi–Putin talks story lists every field of cooperation and earns several topics; a press
+conference that touches the pair in one sentence earns only what that sentence is about.
+`focus()` is shared with extractors/stance.py and cached, so both run one relevance analysis.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from bisect import bisect_right
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from extractors.relevance import LEVELS, Matcher, Sentence, analyse
+
+TOPICS_VERSION = "topics-1"
+
+TOPICS: tuple[str, ...] = (
+    "diplomacy",
+    "trade_economy",
+    "energy",
+    "military_security",
+    "technology_space",
+    "culture_people",
+    "multilateral",
+    "regional_conflict",
+)
+_DEFAULT_CUES = Path(__file__).resolve().parent.parent / "seeds" / "topics.toml"
+_LANGS = ("zh", "ru", "en")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Whole-story counting looks at the head of long texts: the subject is stated early.
+_MAX_CHARS = 20_000
+# Weights of one cue hit by where it occurs: the title states the subject; a sentence where the
+# two sides meet is about the pair; elsewhere in a core story it is context.
+W_TITLE = 2.0
+W_FOCUS = 1.0
+W_CONTEXT = 0.3
+# Hits counted per topic and place: one sentence repeating a word is not several topics' worth.
+_CAP_SENTENCE = 2
+_CAP_CONTEXT = 4
+# A topic needs this score: a title hit, or two hits in sentences where the sides meet.
+_TOPIC_MIN = 2.0
+# A relevant item with no field cue is about the relationship itself.
+_DEFAULT_TOPIC = "diplomacy"
+_RELEVANT = frozenset({"core", "related"})
+
+
+@dataclass(frozen=True, slots=True)
+class CueRules:
+    """Compiled cues of one language: a matcher per topic and per stance polarity."""
+
+    lang: str
+    topics: Mapping[str, Matcher]
+    stance: Mapping[str, Matcher]
+
+
+@dataclass(frozen=True, slots=True)
+class Cues:
+    """The parsed seeds/topics.toml."""
+
+    version: str
+    languages: Mapping[str, CueRules]
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """The parts of a document that speak about the pair, as the classifiers read them."""
+
+    lang: str
+    level: str  # relevance level of the best story
+    titles: tuple[str, ...]  # the title / headline sentences
+    sentences: tuple[str, ...]  # body sentences where the two sides meet (strength >= 2)
+    context: str  # the whole body of a core single-story document, else ""
+
+    @property
+    def relevant(self) -> bool:
+        """True when the best story is core or related."""
+        return self.level in _RELEVANT
+
+
+def _parse_cues(data: Mapping[str, Any]) -> Cues:
+    """Compile the cue lists of every language."""
+    langs: dict[str, CueRules] = {}
+    for lang in _LANGS:
+        word_start = lang != "zh"  # Chinese has no word boundaries
+        topic_sec = data.get("topics", {}).get(lang, {})
+        stance_sec = data.get("stance", {}).get(lang, {})
+        topics = {t: Matcher(list(topic_sec[t]), word_start) for t in TOPICS if topic_sec.get(t)}
+        stance = {
+            s: Matcher(list(stance_sec[s]), word_start)
+            for s in ("positive", "skeptical")
+            if stance_sec.get(s)
+        }
+        langs[lang] = CueRules(lang, topics, stance)
+    return Cues(str(data.get("version", "")), langs)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(path: Path) -> Cues:
+    with path.open("rb") as fh:
+        return _parse_cues(tomllib.load(fh))
+
+
+def load_cues(path: Path | None = None) -> Cues:
+    """Load and compile the topic/stance cues (default seeds/topics.toml); cached per path."""
+    return _load_cached(_DEFAULT_CUES if path is None else path.resolve())
+
+
+def language_of(lang: str | None, sample: str) -> str:
+    """The cue language: the given code when known, else a guess from the script."""
+    code = (lang or "").lower()[:2]
+    if code in _LANGS:
+        return code
+    if _HAN.search(sample):
+        return "zh"
+    return "ru" if _CYRILLIC.search(sample) else "en"
+
+
+def _headline_split(sentences: tuple[Sentence, ...], has_title: bool) -> int:
+    """How many leading sentences act as the title (an untitled post's first sentence does)."""
+    n = sum(1 for s in sentences if s.is_title)
+    if n or has_title:
+        return n
+    return 1 if sentences and sentences[0].paragraph == 0 else 0
+
+
+@lru_cache(maxsize=256)
+def focus(title: str | None, text: str, lang: str | None) -> Focus:
+    """The focus of a document: title, interaction sentences and (for core stories) the body."""
+    text = (text or "")[:_MAX_CHARS]
+    code = language_of(lang, (title or "") + "\n" + text[:2000])
+    stories = analyse(title, text, code)
+    if not stories:
+        return Focus(code, "none", (), (), "")
+    best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score))
+    if best.level not in _RELEVANT:
+        return Focus(code, best.level, (), (), "")
+    n_head = _headline_split(best.sentences, bool(title))
+    head = best.sentences[:n_head]
+    titles = tuple(s.text for s in head)
+    if not titles and best.heading:
+        titles = (best.heading,)  # a roundup story's bold heading is its title
+    body = best.sentences[n_head:]
+    strong = tuple(s.text for s in body if s.strength >= 2)
+    # The whole body is context only when the one story of the page is about the pair; in a
+    # roundup the other stories are about something else.
+    whole = best.level == "core" and len(stories) == 1
+    # A headline-only item repeats its title as the text: the title already counted.
+    if title and text.strip() == title.strip():
+        whole = False
+    return Focus(code, best.level, titles, strong, text if whole else "")
+
+
+def count_hits(matcher: Matcher, text: str, cap: int) -> int:
+    """Distinct matches of `matcher` in `text` (lower-cased by the caller), at most `cap`."""
+    seen: set[tuple[int, int]] = set()
+    for m in matcher.finditer(text):
+        seen.add(m.span())
+        if len(seen) >= cap:
+            break
+    return len(seen)
+
+
+def weighted_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, float]:
+    """Cue score per label over a focus: title, interaction sentences and context, weighted."""
+    parts: list[tuple[str, float, int]] = [(t, W_TITLE, _CAP_SENTENCE) for t in f.titles]
+    parts += [(s, W_FOCUS, _CAP_SENTENCE) for s in f.sentences]
+    if f.context:
+        parts.append((f.context, W_CONTEXT, _CAP_CONTEXT))
+    # One scan per label over all parts joined (a newline never matches a cue), each hit filed
+    # under its part: far fewer regex calls than scanning every sentence separately.
+    starts: list[int] = []
+    pos = 0
+    for text, _, _ in parts:
+        starts.append(pos)
+        pos += len(text) + 1
+    joined = "\n".join(text for text, _, _ in parts).lower()
+    scores = dict.fromkeys(matchers, 0.0)
+    for label, matcher in matchers.items():
+        seen: dict[int, set[tuple[int, int]]] = {}
+        for m in matcher.finditer(joined):
+            k = bisect_right(starts, m.start()) - 1
+            spans = seen.setdefault(k, set())
+            if len(spans) < parts[k][2]:
+                spans.add(m.span())
+        scores[label] = sum(parts[k][1] * len(spans) for k, spans in seen.items())
+    return scores
+
+
+def assign_topics(title: str | None, text: str, lang: str | None) -> tuple[str, ...]:
+    """Topics of a China–Russia document, sorted; empty when it is not relevant."""
+    f = focus(title, text, lang)
+    if not f.relevant:
+        return ()
+    rules = load_cues().languages[f.lang]
+    scores = weighted_scores(f, rules.topics)
+    chosen = sorted(t for t, score in scores.items() if score >= _TOPIC_MIN)
+    return tuple(chosen) if chosen else (_DEFAULT_TOPIC,)
