@@ -221,8 +221,12 @@ def _class_end(src: str, start: int) -> int:
     return i
 
 
-def _group_end(src: str, start: int) -> int:
-    """Index of the ")" closing the group opened at `start`, or -1."""
+def _structure(src: str, start: int = 0) -> Iterator[tuple[int, str, int]]:
+    """(index, char, depth) of each "(", ")" and "|" outside escapes and character classes.
+
+    `depth` is the nesting depth after an opening and before a closing parenthesis, so a
+    group's "(" and its ")" report the same depth.
+    """
     depth = 0
     i = start
     while i < len(src):
@@ -234,37 +238,28 @@ def _group_end(src: str, start: int) -> int:
             i = _class_end(src, i)
         elif ch == "(":
             depth += 1
+            yield i, ch, depth
         elif ch == ")":
+            yield i, ch, depth
             depth -= 1
-            if depth == 0:
-                return i
+        elif ch == "|":
+            yield i, ch, depth
         i += 1
+
+
+def _group_end(src: str, start: int) -> int:
+    """Index of the ")" closing the group opened at `start`, or -1."""
+    for i, ch, depth in _structure(src, start):
+        if ch == ")" and depth == 1:
+            return i
     return -1
 
 
 def _top_level_alternatives(src: str) -> list[str]:
     """Split a regex at its top-level "|"."""
-    parts: list[str] = []
-    depth = 0
-    last = 0
-    i = 0
-    while i < len(src):
-        ch = src[i]
-        if ch == "\\":
-            i += 2
-            continue
-        if ch == "[":
-            i = _class_end(src, i)
-        elif ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            parts.append(src[last:i])
-            last = i + 1
-        i += 1
-    parts.append(src[last:])
-    return parts
+    cuts = [i for i, ch, depth in _structure(src) if ch == "|" and depth == 0]
+    bounds = [-1, *cuts, len(src)]
+    return [src[lo + 1 : hi] for lo, hi in pairwise(bounds)]
 
 
 def _expand_leading_group(src: str) -> list[str]:
