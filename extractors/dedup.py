@@ -15,8 +15,6 @@ from urllib.parse import urlsplit
 
 from courlan import normalize_url
 
-DEDUP_VERSION = "dedup-1"
-
 _SPACE = re.compile(r"\s+")
 # Punctuation and symbols vary between copies of the same text (full/half-width, quotes).
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)

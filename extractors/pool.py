@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -290,8 +289,3 @@ class ExtractionPool:
     def _record(self, index: int, outcome: Outcome, results: dict[int, Outcome | None]) -> None:
         self.stats.documents += 1
         results[index] = outcome
-
-
-def default_workers() -> int:
-    """One worker per CPU core."""
-    return max(1, os.cpu_count() or 1)

@@ -253,14 +253,4 @@ def iter_warc(
     yield from reader.records()
 
 
-def read_all(data: bytes, source: str = "memory") -> list[RawPage | AcquisitionError]:
-    """Replay WARC bytes held in memory (tests, `crwatch extract --warc -`)."""
-    import tempfile
-
-    with tempfile.NamedTemporaryFile(suffix=".warc") as tmp:
-        tmp.write(data)
-        tmp.flush()
-        return list(iter_warc(Path(tmp.name), source))
-
-
-__all__ = ["WarcOpenError", "iter_warc", "read_all", "warc_file_id"]
+__all__ = ["WarcOpenError", "iter_warc", "warc_file_id"]

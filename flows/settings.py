@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -167,8 +167,3 @@ def _derive_paths(settings: Settings) -> Settings:
     if settings.extract_timeout_seconds <= 0:
         raise ConfigError("setting 'extract_timeout_seconds' must be positive")
     return settings
-
-
-def setting_names() -> list[str]:
-    """Names of all settings (for help text and docs)."""
-    return [f.name for f in fields(Settings)]
