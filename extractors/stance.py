@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from extractors.relevance import Matcher
 from extractors.topics import Focus, count_hits, focus, load_cues, weighted_scores
 
-STANCE_VERSION = "stance-1"
+# stance-2: same cues and rules, judged over the focus of relevance-2 (more items found relevant).
+STANCE_VERSION = "stance-2"
 
 STANCES: tuple[str, ...] = ("positive", "skeptical", "neutral")
 # One skeptical hit outweighs this many positive ones.

@@ -5,6 +5,10 @@ whole story when China–Russia interaction is its subject (relevance level core
 sentences where the two sides meet (level related: a roundup item, a press conference answer).
 A Xi–Putin talks story lists every field of cooperation and earns several topics; a press
 conference that touches the pair in one sentence earns only what that sentence is about.
+Diplomacy is the frame of the relationship itself: it is kept next to a field topic only when its
+cues outweigh the field's (a foreign minister commenting on the war is a conflict item, not a
+diplomacy one). When no topic reaches the threshold, a single cue in a sentence where the sides
+meet still names the topic; only an item without any field cue defaults to diplomacy.
 `focus()` is shared with extractors/stance.py and cached, so both run one relevance analysis.
 """
 
@@ -21,7 +25,8 @@ from typing import Any
 
 from extractors.relevance import LEVELS, Matcher, Sentence, analyse
 
-TOPICS_VERSION = "topics-1"
+# topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
+TOPICS_VERSION = "topics-2"
 
 TOPICS: tuple[str, ...] = (
     "diplomacy",
@@ -49,7 +54,10 @@ _CAP_SENTENCE = 2
 _CAP_CONTEXT = 4
 # A topic needs this score: a title hit, or two hits in sentences where the sides meet.
 _TOPIC_MIN = 2.0
-# A relevant item with no field cue is about the relationship itself.
+# Below _TOPIC_MIN, the strongest topic is still taken when it has this much evidence: one hit in
+# a sentence where the sides meet ("… там планируют собирать китайские Chery" is about industry).
+_TOPIC_FALLBACK_MIN = W_FOCUS
+# A relevant item with no field cue at all is about the relationship itself.
 _DEFAULT_TOPIC = "diplomacy"
 _RELEVANT = frozenset({"core", "related"})
 
@@ -204,4 +212,14 @@ def assign_topics(title: str | None, text: str, lang: str | None) -> tuple[str, 
     rules = load_cues().languages[f.lang]
     scores = weighted_scores(f, rules.topics)
     chosen = sorted(t for t, score in scores.items() if score >= _TOPIC_MIN)
-    return tuple(chosen) if chosen else (_DEFAULT_TOPIC,)
+    # Diplomatic words (ties, talks, an envoy) are the vehicle of most field stories; diplomacy
+    # is a topic of its own only when it is what the item says most about.
+    fields = [scores[t] for t in chosen if t != _DEFAULT_TOPIC]
+    if _DEFAULT_TOPIC in chosen and fields and scores[_DEFAULT_TOPIC] <= max(fields):
+        chosen.remove(_DEFAULT_TOPIC)
+    if chosen:
+        return tuple(chosen)
+    # No topic is clear: a short item about the pair still says what it is about in its one
+    # interaction sentence; only an item without any field cue is about the relation as such.
+    best = max(TOPICS, key=lambda t: scores.get(t, 0.0))
+    return (best,) if scores.get(best, 0.0) >= _TOPIC_FALLBACK_MIN else (_DEFAULT_TOPIC,)

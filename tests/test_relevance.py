@@ -115,6 +115,15 @@ def test_zh_pipeline_named_after_the_pair_is_only_passing() -> None:
     assert level("重大工程加快建设", text, "zh") == "passing"
 
 
+def test_zh_gas_carried_by_the_pair_pipeline_is_their_trade() -> None:
+    # What a thing named after the pair carries between the two is their trade ...
+    text = "中俄东线天然气管道今年已向国内输送天然气150亿立方米。"
+    assert level("中俄东线天然气管道输气量增长", text, "zh") in RELEVANT
+    # ... but the cargo of a trilateral corridor may be anyone's.
+    text = "内蒙古口岸货运量创新高，中蒙俄经济走廊建设加快推进。"
+    assert level("中蒙俄经济走廊建设加快", text, "zh") not in RELEVANT
+
+
 def test_zh_domestic_story_is_none() -> None:
     assert level("各地加大医疗服务供给", "我国各地加大医疗服务供给，提升就诊效率。", "zh") == "none"
 
@@ -210,6 +219,50 @@ def test_ru_sides_linked_across_the_sentences_of_a_short_post() -> None:
     assert level(None, post, "ru") in RELEVANT
 
 
+def test_ru_leader_of_one_side_speaking_about_the_other_links_them() -> None:
+    post = "Путин рассказал журналистам, что Пекин выступает за мир на Ближнем Востоке."
+    assert level(None, post, "ru") in RELEVANT
+    # A leader as the object of a third party's act is no link between the two.
+    post = "Британский премьер предупредил Путина в китайской соцсети Weibo."
+    assert level(None, post, "ru") == "passing"
+
+
+def test_ru_thread_continues_over_a_sentence_naming_neither_side() -> None:
+    post = (
+        "Цены на смартфоны в России выросли на 20%.\n\n"
+        "Раньше популярные модели стоили дешевле. Магазины переходят на китайские аналоги."
+    )
+    assert level(None, post, "ru") in RELEVANT
+
+
+def test_ru_thread_link_over_a_gap_needs_the_word_in_the_later_sentence() -> None:
+    # The car is named in the first sentence; the later one only says where the car was made.
+    post = (
+        "Самодельное устройство взорвалось на автомобиле в Москве.\n\n"
+        "Пострадали три человека. Машина была китайского производства."
+    )
+    assert level(None, post, "ru") == "passing"
+
+
+def test_ru_people_travelling_link_the_sides_inside_one_sentence_only() -> None:
+    assert level(None, "Китайские туристы смогут посещать Россию без виз.", "ru") in RELEVANT
+    post = "Россияне всё чаще ездят отдыхать в Турцию. В Китае открылся новый курорт."
+    assert level(None, post, "ru") == "passing"
+
+
+@pytest.mark.parametrize(
+    "post",
+    [
+        # a commodity price is world-market news, not trade between the two
+        "Нефть подорожала после статистики из Китая, рубль укрепился.",
+        # «газ» is as often a gas leak
+        "В Москве эвакуировали дом из-за утечки газа рядом с китайским посольством.",
+    ],
+)
+def test_ru_goods_named_without_a_flow_are_not_trade(post: str) -> None:
+    assert level(None, post, "ru") == "passing"
+
+
 def test_ru_list_of_suppliers_is_passing() -> None:
     post = (
         "Цены на мандарины в России вырастут. В Россию их везут из Турции, Ирана, Грузии, "
@@ -278,6 +331,10 @@ def test_en_china_position_on_the_war_is_related() -> None:
 @pytest.mark.parametrize(
     "headline",
     [
+        # China as the target of a third party amid the war: not China's position on the war
+        "US media wage disinformation campaign against China amid Russia-Ukraine conflict",
+        # a leader as the object of a third party's act
+        "UK PM uses Chinese social media to warn Putin",
         # a third party acting on both: parallel mentions, no interaction between them
         "US eyes Russia, China at G7 summit amid woes at home",
         "US-led West wages info war against Russia, China with same tactics",
@@ -344,8 +401,8 @@ def test_a_custom_taxonomy_changes_the_vocabulary(tmp_path: Path) -> None:
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest) measured on labels_dev.jsonl with RELEVANCE_VERSION
-# relevance-1; the floor allows this much slack so harmless rule tweaks do not fail the build.
-F1_MEASURED = {"en": 0.965, "ru": 0.866, "zh": 0.986}
+# relevance-2; the floor allows this much slack so harmless rule tweaks do not fail the build.
+F1_MEASURED = {"en": 0.971, "ru": 0.914, "zh": 0.993}
 F1_TOLERANCE = 0.02
 
 
