@@ -232,6 +232,107 @@ def extract(
         click.echo(json.dumps(record, ensure_ascii=False))
 
 
+# ---------------------------------------------------------------- classify / reclassify
+
+
+@main.command()
+@click.option(
+    "--input",
+    "input_file",
+    required=True,
+    type=click.File("r", encoding="utf-8"),
+    help="JSON Lines: `id` and `text` (+ `title`, `lang`, `url`) or `html` (+ `url`); - = stdin.",
+)
+@click.option(
+    "--output",
+    "output_file",
+    type=click.File("w", encoding="utf-8"),
+    default="-",
+    show_default=True,
+    help="Where to write the results (JSON Lines).",
+)
+def classify(input_file: Any, output_file: Any) -> None:
+    """Classify items without ingesting them: relevance, score, topics, stance, entities.
+
+    HTML is extracted first exactly as ingest would. A line that cannot be classified gets an
+    output line with `error_kind` and `error`; the others go on. Nothing is stored.
+
+    \b
+    Example:
+        echo '{"id": "1", "text": "Си Цзиньпин и Путин провели переговоры в Москве."}' \\
+          | crwatch classify --input -
+    """
+    from flows.classify_items import classify_lines
+
+    settings = _settings()
+    counts = {"items": 0, "errors": 0}
+    for record in classify_lines(input_file, settings):
+        counts["items"] += 1
+        counts["errors"] += "error_kind" in record
+        output_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        output_file.flush()
+    console.print(f"{counts['items']} item(s) classified, {counts['errors']} error(s)")
+
+
+@main.command()
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Only documents published (or first seen) on or after this date; default: all.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def reclassify(since: datetime | None, as_json: bool) -> None:
+    """Re-judge stored documents with the current classifier and vocabularies.
+
+    Writes rows under the current classifier version next to the old ones (the views show the
+    newest) and reports what changed: levels, topics, stance, entities, with examples.
+
+    \b
+    Examples:
+        crwatch reclassify
+        crwatch reclassify --since 2026-01-01 --json
+    """
+    import uuid
+
+    from flows.reclassify import reclassify as run_reclassify
+    from warehouse.db import Warehouse, WarehouseError
+
+    settings = _settings()
+    if not settings.warehouse.exists():
+        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
+    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    try:
+        summary = run_reclassify(
+            warehouse, uuid.uuid4().hex, since.date() if since else None, settings.batch_size
+        ).as_dict()
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2, default=str))
+        return
+    out.print(
+        f"classifier {summary['classifier_version']}: {summary['documents']} document(s)"
+        f" re-judged, {summary['changed']} changed, {summary['first_judgement']} judged"
+        f" for the first time ({summary['seconds']} s)"
+    )
+    if summary["changes"]:
+        out.print("changed: " + ", ".join(f"{k} {v}" for k, v in summary["changes"].items()))
+    if summary["level_changes"]:
+        table = Table(title="relevance level changes", header_style="bold")
+        for column in ("from", "to", "documents"):
+            table.add_column(column, justify="right" if column == "documents" else "left")
+        for change in summary["level_changes"]:
+            table.add_row(change["from"], change["to"], str(change["documents"]))
+        out.print(table)
+    for example in summary["examples"][:10]:
+        level, stance = example["level"], example["stance"]
+        out.print(
+            f"  {example['doc_id'][:12]}  {level[0]}→{level[1]}  stance {stance[0]}→{stance[1]}"
+            f"  {(example['title'] or '')[:70]}"
+        )
+
+
 # ---------------------------------------------------------------- sql / status
 
 

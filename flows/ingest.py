@@ -27,7 +27,7 @@ from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance
 from extractors.seeds import load_seed_baseline
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
-from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item
+from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.runs import finish_run, start_run
@@ -117,6 +117,7 @@ def run_ingest(
     call = run_task or (lambda fn, *args: fn.fn(*args))
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     warehouse.migrate()
+    sync_entity_catalogue(warehouse)
     params = {"replay": [str(p) for p in replay], "seeds": seeds}
     start_run(warehouse, run_id, "ingest", params)
     started = time.perf_counter()

@@ -17,7 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import combinations
 
+from extractors.classify import LEVELS, Classification, classifier_version
+from extractors.classify import classify as classify_text
 from extractors.dedup import DuplicateIndex, canonical_url, content_hash, doc_id_for
+from extractors.entities import gazetteer_rows, load_gazetteer
 from extractors.pool import ExtractionPool
 from extractors.records import (
     AcquisitionError,
@@ -27,11 +30,15 @@ from extractors.records import (
     RawPage,
     SeedText,
 )
-from extractors.relevance import RELEVANCE_VERSION, RelevanceJudgement, judge_relevance
-from extractors.stance import STANCE_VERSION, StanceJudgement, judge_stance
-from extractors.topics import TOPICS_VERSION, assign_topics
 from warehouse.db import Warehouse
-from warehouse.load import Batch, known_keys, refresh_clusters, upsert_source, write_batch
+from warehouse.load import (
+    Batch,
+    known_keys,
+    refresh_clusters,
+    sync_entities,
+    upsert_source,
+    write_batch,
+)
 
 Item = RawPage | SeedText | AcquisitionError
 
@@ -45,10 +52,6 @@ class AlreadyStored:
 
 
 SEED_EXTRACTOR_VERSION = "seed-baseline-1"
-# One row per document and combination of judges: a change to any of them is a new version.
-CLASSIFIER_VERSION = f"{RELEVANCE_VERSION}+{TOPICS_VERSION}+{STANCE_VERSION}"
-RELEVANT_LEVELS = ("core", "related")
-LEVELS = ("core", "related", "passing", "none")
 
 
 @dataclass
@@ -103,18 +106,41 @@ class _Candidate:
     translation_group: str | None = None
 
 
-Judgement = tuple[RelevanceJudgement, tuple[str, ...], StanceJudgement | None]
-
-
-def classify(row: dict[str, object]) -> Judgement:
-    """Relevance for every document; topics and stance only for relevant ones."""
-    title = str(row["title"] or "")
-    text = str(row["text"])
+def classify(row: dict[str, object]) -> Classification:
+    """Classify a document row (title, text, lang) as the warehouse stores it."""
     lang = row["lang"] if isinstance(row["lang"], str) else None
-    relevance = judge_relevance(title, text, lang)
-    if relevance.level not in RELEVANT_LEVELS:
-        return relevance, (), None
-    return relevance, assign_topics(title, text, lang), judge_stance(title, text, lang)
+    return classify_text(str(row["title"] or ""), str(row["text"]), lang)
+
+
+def judgement_rows(
+    doc_id: str, judged: Classification, version: str, now: datetime
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """The `classifications` row and the `document_entities` rows of one judgement."""
+    row: dict[str, object] = {
+        "doc_id": doc_id,
+        "classifier_version": version,
+        "relevance_level": judged.level,
+        "relevance_score": judged.score,
+        "topics": list(judged.topics),
+        "stance": judged.stance,
+        "stance_score": judged.stance_score,
+        "evidence": list(judged.evidence),
+        "stance_evidence": list(judged.stance_evidence),
+        "classified_at": now,
+    }
+    entities: list[dict[str, object]] = [
+        {"doc_id": doc_id, "classifier_version": version, "entity_id": e.entity_id,
+         "kind": e.kind, "mentions": e.mentions}
+        for e in judged.entities
+    ]  # fmt: skip
+    return row, entities
+
+
+def sync_entity_catalogue(warehouse: Warehouse) -> None:
+    """Write the entity vocabulary (ids, kinds, names, aliases) to the `entities` table."""
+    rows = gazetteer_rows(load_gazetteer())
+    with warehouse.writer() as con:
+        sync_entities(con, rows, datetime.now(UTC))
 
 
 def fetch_id_for(provenance: Provenance) -> str:
@@ -248,6 +274,7 @@ class Ingestor:
 
         # Judged before the write transaction opens, so readers never wait on the classifier.
         judgements = {c.doc_id: classify(c.row) for c in candidates}
+        version = classifier_version()
         with self.warehouse.writer() as con:
             urls, hashes = known_keys(
                 con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
@@ -279,21 +306,13 @@ class Ingestor:
                 clusters.add(str(row["cluster_id"]))
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
-                relevance, topics, stance = judgements[candidate.doc_id]
+                judged = judgements[candidate.doc_id]
                 if verdict.status == "new":
-                    summary.relevance[relevance.level] += 1
-                batch.add("classifications", {
-                    "doc_id": candidate.doc_id,
-                    "classifier_version": CLASSIFIER_VERSION,
-                    "relevance_level": relevance.level,
-                    "relevance_score": relevance.score,
-                    "topics": list(topics),
-                    "stance": stance.stance if stance else None,
-                    "stance_score": stance.score if stance else None,
-                    "evidence": list(relevance.evidence),
-                    "stance_evidence": list(stance.evidence) if stance else [],
-                    "classified_at": now,
-                })  # fmt: skip
+                    summary.relevance[judged.level] += 1
+                row_c, rows_e = judgement_rows(candidate.doc_id, judged, version, now)
+                batch.add("classifications", row_c)
+                for row_e in rows_e:
+                    batch.add("document_entities", row_e)
                 if candidate.translation_group:
                     stored.setdefault(candidate.translation_group, []).append(candidate.doc_id)
             for group, doc_ids in stored.items():

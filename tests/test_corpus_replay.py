@@ -34,6 +34,15 @@ def test_cctv_replay_stores_2043_chinese_documents_once(crwatch_home: Path) -> N
     assert total == 2043
     assert chinese >= 0.99 * total, "CCTV pages are Chinese"
     assert with_text == total and judged == total and dated == total
+    # What an analyst asks first: the relevant stories with their judgements.
+    _, relevant = warehouse.query(
+        "SELECT relevance_level, topics, stance, entities FROM relevant_documents"
+    )
+    print(f"[figure] CCTV relevant documents: {len(relevant)}")
+    assert len(relevant) >= 100, "CCTV covers China–Russia relations often"
+    assert all(r[0] in ("core", "related") and r[1] and r[2] for r in relevant)
+    with_both = sum(1 for r in relevant if {"China", "Russia"} <= set(r[3] or ()))
+    assert with_both >= 0.9 * len(relevant), "relevant items name both countries as entities"
     counts = {
         t: warehouse.query(f"SELECT count(*) FROM {t}")[1][0][0]
         for t in ("documents", "fetches", "classifications", "clusters")

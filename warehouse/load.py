@@ -51,6 +51,12 @@ SCHEMAS: dict[str, pa.Schema] = {
     "document_links": pa.schema(
         [("doc_id", _STR), ("linked_doc_id", _STR), ("kind", _STR), ("evidence", _STR)]
     ),
+    "document_entities": pa.schema(
+        [
+            ("doc_id", _STR), ("classifier_version", _STR), ("entity_id", _STR),
+            ("kind", _STR), ("mentions", pa.int32()),
+        ]
+    ),
 }  # fmt: skip
 
 
@@ -107,6 +113,7 @@ _KEYS = {
     "documents": "doc_id",
     "classifications": "doc_id, classifier_version",
     "document_links": "doc_id, linked_doc_id, kind",
+    "document_entities": "doc_id, classifier_version, entity_id",
 }
 
 
@@ -170,6 +177,44 @@ def known_keys(
         con.unregister("_crwatch_urls")
         con.unregister("_crwatch_hashes")
     return urls, by_hash
+
+
+def forget_judgements(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str], version: str) -> None:
+    """Delete the classification and entity rows of `version` for these documents.
+
+    Used by reclassify before it writes the new judgement under the same version, so a re-run
+    replaces rows instead of keeping stale ones (`write_batch` never overwrites).
+    """
+    _register_keys(con, "_crwatch_rejudged", doc_ids)
+    try:
+        for table in ("classifications", "document_entities"):
+            con.execute(
+                f"DELETE FROM {table} WHERE classifier_version = ?"
+                " AND doc_id IN (SELECT key FROM _crwatch_rejudged)",
+                [version],
+            )
+    finally:
+        con.unregister("_crwatch_rejudged")
+
+
+def sync_entities(
+    con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Upsert the entity catalogue. Entities dropped from the vocabulary stay: old rows use them."""
+    if not rows:
+        return
+    table = pa.Table.from_pylist(
+        [{**row, "updated_at": now} for row in rows],
+        schema=pa.schema(
+            [("entity_id", _STR), ("kind", _STR), ("name", _STR),
+             ("aliases", pa.list_(_STR)), ("updated_at", _TS)]
+        ),
+    )  # fmt: skip
+    con.register("_crwatch_entities", table)
+    try:
+        con.execute("INSERT OR REPLACE INTO entities BY NAME SELECT * FROM _crwatch_entities")
+    finally:
+        con.unregister("_crwatch_entities")
 
 
 def upsert_source(

@@ -1,0 +1,107 @@
+"""One classification of a document: relevance, topics, stance and entities, with a version.
+
+The judges live in their own modules (`relevance`, `topics`, `stance`, `entities`) and read
+their vocabularies from `seeds/` (`taxonomy.toml`, `topics.toml`, `entities.toml`). This module
+runs them in the pipeline's order and names the result: relevance for every document, topics
+and stance only where the document is about the relationship (core or related), entities for
+every document (an analyst's "who is in the news" counts passing mentions too).
+
+`classifier_version()` combines the code versions of the four judges with a digest of the
+vocabulary files, so an analyst's edit to a vocabulary is a new version: `crwatch reclassify`
+then writes new rows next to the old ones instead of silently mixing two rule sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from extractors.entities import ENTITIES_VERSION, EntityCount, extract_entities
+from extractors.relevance import RELEVANCE_VERSION, judge_relevance
+from extractors.stance import STANCE_VERSION, judge_stance
+from extractors.topics import TOPICS_VERSION, assign_topics
+
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+VOCABULARIES = ("taxonomy.toml", "topics.toml", "entities.toml")
+LEVELS = ("core", "related", "passing", "none")
+RELEVANT_LEVELS = frozenset({"core", "related"})
+_MAX_ENTITIES = 40  # per document in the JSON output; the warehouse keeps them all
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """Every judgement about one document."""
+
+    level: str  # core | related | passing | none
+    score: float  # 0..1, see extractors.relevance
+    evidence: tuple[str, ...]  # sentences that drove the relevance judgement
+    topics: tuple[str, ...]  # empty unless relevant
+    stance: str | None  # positive | skeptical | neutral; None unless relevant
+    stance_score: float | None  # -1 skeptical … +1 positive
+    stance_evidence: tuple[str, ...]
+    entities: tuple[EntityCount, ...]  # most mentioned first
+
+    @property
+    def relevant(self) -> bool:
+        return self.level in RELEVANT_LEVELS
+
+    def to_json(self, limit_entities: int | None = _MAX_ENTITIES) -> dict[str, Any]:
+        """The `crwatch classify` output fields (without the id)."""
+        return {
+            "relevance": self.level,
+            "score": self.score,
+            "topics": list(self.topics),
+            "stance": self.stance,
+            "stance_score": self.stance_score,
+            "evidence": list(self.evidence),
+            "stance_evidence": list(self.stance_evidence),
+            "entities": [
+                {"id": e.entity_id, "kind": e.kind, "name": e.name, "mentions": e.mentions}
+                for e in self.entities[:limit_entities]
+            ],
+        }
+
+
+def classify(title: str | None, text: str, lang: str | None) -> Classification:
+    """Judge one document (title may be None; lang is a hint, the judges look at the script)."""
+    relevance = judge_relevance(title, text, lang)
+    entities = extract_entities(title, text, lang)
+    if relevance.level not in RELEVANT_LEVELS:
+        return Classification(
+            relevance.level, relevance.score, relevance.evidence, (), None, None, (), entities
+        )
+    stance = judge_stance(title, text, lang)
+    return Classification(
+        level=relevance.level,
+        score=relevance.score,
+        evidence=relevance.evidence,
+        topics=assign_topics(title, text, lang),
+        stance=stance.stance,
+        stance_score=stance.score,
+        stance_evidence=stance.evidence,
+        entities=entities,
+    )
+
+
+def vocabulary_digest(seeds_dir: Path = SEEDS) -> str:
+    """Short hash over the vocabulary files' bytes (a missing file hashes as empty)."""
+    digest = hashlib.sha256()
+    for name in VOCABULARIES:
+        path = seeds_dir / name
+        digest.update(name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()[:8]
+
+
+@lru_cache(maxsize=1)
+def classifier_version() -> str:
+    """e.g. `relevance-2+topics-2+stance-2+entities-1@3fa9c1d2`; fixed for the process.
+
+    The judges load their vocabularies once per process, so the version is computed once too:
+    a long-running process keeps the version it judged with.
+    """
+    code = "+".join((RELEVANCE_VERSION, TOPICS_VERSION, STANCE_VERSION, ENTITIES_VERSION))
+    return f"{code}@{vocabulary_digest()}"
