@@ -34,6 +34,6 @@ SELECT d.doc_id, d.published_at, d.lang, d.source, d.title, d.url,
        (SELECT list(coalesce(n.name, e.entity_id) ORDER BY e.mentions DESC, e.entity_id)
           FROM document_entities e LEFT JOIN entities n USING (entity_id)
          WHERE e.doc_id = d.doc_id AND e.classifier_version = c.classifier_version) AS entities,
-       d.is_seed, d.duplicate_of, d.cluster_id, c.classifier_version
+       d.is_seed, d.seed_id, d.duplicate_of, d.cluster_id, c.classifier_version
 FROM documents d JOIN latest_classifications c USING (doc_id)
 WHERE c.relevance_level IN ('core', 'related');
