@@ -92,7 +92,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     table.add_column("value", justify="right")
     for label, key in [
         ("items seen", "items_seen"), ("documents new", "docs_new"),
-        ("duplicates", "docs_duplicate"), ("failed (error rows)", "docs_failed"),
+        ("duplicates (copies, re-reads)", "docs_duplicate"),
+        ("changed (re-crawl, new text)", "docs_changed"), ("failed (error rows)", "docs_failed"),
         ("relevant: core", "relevant_core"), ("relevant: related", "relevant_related"),
         ("passing mention", "relevant_passing"), ("not relevant", "relevant_none"),
         ("seconds", "seconds"),
@@ -101,11 +102,12 @@ def _print_summary(summary: dict[str, Any]) -> None:
     out.print(table)
     if summary["by_source"]:
         by_source = Table(title="by source", header_style="bold")
-        for column in ("source", "new", "duplicate", "failed"):
+        for column in ("source", "new", "duplicate", "changed", "failed"):
             by_source.add_column(column, justify="left" if column == "source" else "right")
         for source, counts in summary["by_source"].items():
             by_source.add_row(
-                source, *(str(counts.get(k, 0)) for k in ("new", "duplicate", "failed"))
+                source,
+                *(str(counts.get(k, 0)) for k in ("new", "duplicate", "changed", "failed")),
             )
         out.print(by_source)
     if summary["errors"]:
@@ -410,7 +412,7 @@ def status() -> None:
             "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM documents"
             " WHERE is_seed), (SELECT count(*) FROM relevant_documents),"
             " (SELECT count(*) FROM fetches WHERE outcome = 'error'),"
-            " (SELECT count(*) FROM clusters)"
+            " (SELECT count(DISTINCT story_id) FROM documents)"
         )
         docs, seeds, relevant, errors, clusters = counts[0]
         out.print(
@@ -419,7 +421,7 @@ def status() -> None:
         )
         columns, rows = warehouse.query(
             "SELECT run_id[:12] AS run, flow, started_at, status, items_seen, docs_new,"
-            " docs_duplicate, docs_failed, round(seconds, 1) AS seconds"
+            " docs_duplicate, docs_changed, docs_failed, round(seconds, 1) AS seconds"
             " FROM runs ORDER BY started_at DESC LIMIT 5"
         )
     except WarehouseError as exc:

@@ -29,6 +29,7 @@ from extractors.seeds import load_seed_baseline
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.settings import Settings, load_settings
+from flows.stories import StoryIndex
 from warehouse.db import Warehouse
 from warehouse.runs import finish_run, start_run
 
@@ -122,6 +123,7 @@ def run_ingest(
     start_run(warehouse, run_id, "ingest", params)
     started = time.perf_counter()
     total = IngestSummary()
+    stories = StoryIndex()  # shared by the run's ingestors: the days it loaded stay loaded
     try:
         with ExitStack() as stack:
             pool: ExtractionPool | None = None
@@ -136,14 +138,26 @@ def run_ingest(
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
                 ingestor = Ingestor(
-                    warehouse, run_id, None, settings.batch_size, hook, settings.min_text_chars
+                    warehouse,
+                    run_id,
+                    None,
+                    settings.batch_size,
+                    hook,
+                    settings.min_text_chars,
+                    stories,
                 )
                 total.merge(call(ingest_seed_baseline, ingestor, settings.seeds_dir))
             for path in replay:
                 size = path.stat().st_size if path.is_file() else None
                 hook = progress(path.name, size) if progress else None
                 ingestor = Ingestor(
-                    warehouse, run_id, pool, settings.batch_size, hook, settings.min_text_chars
+                    warehouse,
+                    run_id,
+                    pool,
+                    settings.batch_size,
+                    hook,
+                    settings.min_text_chars,
+                    stories,
                 )
                 total.merge(call(replay_warc, ingestor, path, settings.max_page_bytes))
     except BaseException as exc:

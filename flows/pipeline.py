@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import combinations
 
 from extractors.classify import LEVELS, Classification, classifier_version
 from extractors.classify import classify as classify_text
-from extractors.dedup import DuplicateIndex, canonical_url, content_hash, doc_id_for
+from extractors.dedup import canonical_url, content_hash, doc_id_for
 from extractors.entities import gazetteer_rows, load_gazetteer
+from extractors.neardup import SIGNATURE_VERSION, signatures
 from extractors.pool import ExtractionPool
 from extractors.records import (
     AcquisitionError,
@@ -30,11 +30,13 @@ from extractors.records import (
     RawPage,
     SeedText,
 )
+from flows.stories import Incoming, StoryIndex, day_of
 from warehouse.db import Warehouse
 from warehouse.load import (
     Batch,
-    known_keys,
-    refresh_clusters,
+    forget_judgements,
+    record_change,
+    stored_identities,
     sync_entities,
     upsert_source,
     write_batch,
@@ -61,6 +63,7 @@ class IngestSummary:
     items_seen: int = 0
     docs_new: int = 0
     docs_duplicate: int = 0
+    docs_changed: int = 0  # a stored URL re-read with a changed text
     docs_failed: int = 0
     relevance: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
@@ -73,6 +76,7 @@ class IngestSummary:
             "items_seen": self.items_seen,
             "docs_new": self.docs_new,
             "docs_duplicate": self.docs_duplicate,
+            "docs_changed": self.docs_changed,
             "docs_failed": self.docs_failed,
         }
         flat.update({f"relevant_{level}": self.relevance.get(level, 0) for level in LEVELS})
@@ -83,6 +87,7 @@ class IngestSummary:
         self.items_seen += other.items_seen
         self.docs_new += other.docs_new
         self.docs_duplicate += other.docs_duplicate
+        self.docs_changed += other.docs_changed
         self.docs_failed += other.docs_failed
         self.relevance.update(other.relevance)
         self.errors.update(other.errors)
@@ -103,7 +108,6 @@ class _Candidate:
     doc_id: str
     text_hash: str
     row: dict[str, object]
-    translation_group: str | None = None
 
 
 def classify(row: dict[str, object]) -> Classification:
@@ -159,7 +163,10 @@ class Ingestor:
         batch_size: int = 500,
         on_item: Callable[[Item | AlreadyStored], None] | None = None,
         min_text_chars: int = 20,
+        stories: StoryIndex | None = None,
     ) -> None:
+        # One story index per run (shared by its ingestors): it caches the days it loaded.
+        self.stories = stories if stories is not None else StoryIndex()
         self.warehouse = warehouse
         self.min_text_chars = min_text_chars
         self.run_id = run_id
@@ -272,65 +279,98 @@ class Ingestor:
             elif isinstance(item, SeedText):
                 candidates.append(self._seed_candidate(item, now))
 
-        # Judged before the write transaction opens, so readers never wait on the classifier.
+        # Judged and signed before the write transaction opens, so readers never wait on them.
         judgements = {c.doc_id: classify(c.row) for c in candidates}
+        sigs = signatures([str(c.row["text"]) for c in candidates])
         version = classifier_version()
+        incoming = [
+            Incoming(
+                c.doc_id, c.canonical, c.text_hash, sig, day_of(c.row, now),
+                c.row["lang"] if isinstance(c.row["lang"], str) else None,
+                {e.entity_id: e.mentions for e in judgements[c.doc_id].entities},
+                bool(c.row["is_seed"]),
+            )
+            for c, sig in zip(candidates, sigs, strict=True)
+        ]  # fmt: skip
         with self.warehouse.writer() as con:
-            urls, hashes = known_keys(
+            by_url, by_hash = stored_identities(
                 con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
             )
-            index = DuplicateIndex(known_urls=urls, known_hashes=hashes)
-            clusters: set[str] = set()
-            stored: dict[str, list[str]] = {}  # translation group -> doc ids
-            for candidate in candidates:
-                verdict = index.check(candidate.canonical, candidate.text_hash, candidate.doc_id)
+            self.stories.load(con, {doc.day for doc in incoming})
+            in_batch: dict[str, dict[str, object]] = {}  # canonical URL -> document row
+            for candidate, doc in zip(candidates, incoming, strict=True):
                 source = candidate.provenance.source
                 fetch_row = self._fetch_row(candidate, now)
-                if verdict.status == "same_url":
-                    fetch_row["outcome"] = "duplicate"
-                    summary.docs_duplicate += 1
-                    summary._count(source, "duplicate")
-                    batch.add("fetches", fetch_row)
-                    continue
                 row = candidate.row
-                if verdict.status == "same_content":
-                    # A copy at another URL: stored (nothing is lost) but counted once as a story.
-                    row["duplicate_of"] = verdict.duplicate_of
-                    row["cluster_id"] = verdict.duplicate_of
+                stored = by_url.get(candidate.canonical)
+                if stored is not None or candidate.canonical in in_batch:
+                    earlier = in_batch.get(candidate.canonical)
+                    if earlier is not None or (
+                        stored is not None and stored.content_hash == candidate.text_hash
+                    ):
+                        # A second read of the same page; within one batch the first text wins
+                        # (the next run's re-crawl compares against it).
+                        fetch_row["outcome"] = "duplicate"
+                        summary.docs_duplicate += 1
+                        summary._count(source, "duplicate")
+                        batch.add("fetches", fetch_row)
+                        continue
+                    assert stored is not None
+                    record_change(con, stored, row, str(fetch_row["fetch_id"]), now)
+                    forget_judgements(con, [stored.doc_id], version)
+                    fetch_row["outcome"] = "changed"
+                    summary.docs_changed += 1
+                    summary._count(source, "changed")
+                    batch.add("fetches", fetch_row)
+                    self._add_judgement(batch, doc, judgements[doc.doc_id], version, now)
+                    batch.add("document_signatures", self._signature_row(doc))
+                    continue
+                in_batch[candidate.canonical] = row
+                exact = by_hash.get(candidate.text_hash, [])
+                verdict = self.stories.place(doc, exact)
+                by_hash.setdefault(candidate.text_hash, []).append(
+                    (doc.doc_id, doc.day, doc.is_seed)
+                )
+                row.update(story_id=verdict.story_id, duplicate_of=verdict.duplicate_of,
+                           similarity=verdict.similarity)  # fmt: skip
+                if verdict.status in ("exact", "near"):
+                    # A copy elsewhere: stored (nothing is lost) but counted once as a story.
                     fetch_row["outcome"] = "duplicate"
                     summary.docs_duplicate += 1
                     summary._count(source, "duplicate")
                 else:
                     summary.docs_new += 1
                     summary._count(source, "new")
-                clusters.add(str(row["cluster_id"]))
+                    summary.relevance[judgements[doc.doc_id].level] += 1
+                if verdict.status == "translation" and verdict.evidence:
+                    other = verdict.linked_to
+                    assert other is not None
+                    for a, b in ((doc.doc_id, other), (other, doc.doc_id)):
+                        link = {"doc_id": a, "linked_doc_id": b, "kind": "translation_of"}
+                        batch.add("document_links", {**link, "evidence": verdict.evidence})
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
-                judged = judgements[candidate.doc_id]
-                if verdict.status == "new":
-                    summary.relevance[judged.level] += 1
-                row_c, rows_e = judgement_rows(candidate.doc_id, judged, version, now)
-                batch.add("classifications", row_c)
-                for row_e in rows_e:
-                    batch.add("document_entities", row_e)
-                if candidate.translation_group:
-                    stored.setdefault(candidate.translation_group, []).append(candidate.doc_id)
-            for group, doc_ids in stored.items():
-                for first, second in combinations(sorted(doc_ids), 2):
-                    for a, b in ((first, second), (second, first)):
-                        batch.add(
-                            "document_links",
-                            {
-                                "doc_id": a,
-                                "linked_doc_id": b,
-                                "kind": "translation_of",
-                                "evidence": f"seed translation group {group}",
-                            },
-                        )
+                batch.add("document_signatures", self._signature_row(doc))
+                self._add_judgement(batch, doc, judgements[doc.doc_id], version, now)
             write_batch(con, batch)
-            refresh_clusters(con, clusters)
             for source, location in sources.items():
                 upsert_source(con, source, source_kind, location, None, now)
+
+    def _add_judgement(
+        self, batch: Batch, doc: Incoming, judged: Classification, version: str, now: datetime
+    ) -> None:
+        row_c, rows_e = judgement_rows(doc.doc_id, judged, version, now)
+        batch.add("classifications", row_c)
+        for row_e in rows_e:
+            batch.add("document_entities", row_e)
+
+    def _signature_row(self, doc: Incoming) -> dict[str, object]:
+        return {
+            "doc_id": doc.doc_id, "signature_version": SIGNATURE_VERSION,
+            "minhash": doc.signature.minhash, "numbers": list(doc.signature.numbers),
+            "tokens": doc.signature.tokens, "cjk": doc.signature.cjk, "day": doc.day,
+            "is_seed": doc.is_seed,
+        }  # fmt: skip
 
     def _failed(self, summary: IngestSummary, source: str, kind: str) -> None:
         summary.docs_failed += 1
@@ -402,7 +442,7 @@ class Ingestor:
             "author": doc.author, "sitename": doc.sitename, "description": doc.description,
             "first_seen_at": now, "content_hash": content_hash(doc.text),
             "extractor_version": doc.extractor_version, "is_seed": False,
-            "cluster_id": doc_id, "first_fetch_id": fetch_id_for(page.provenance),
+            "story_id": doc_id, "first_fetch_id": fetch_id_for(page.provenance),
             "run_id": self.run_id,
             "_bytes": len(page.body), "_http_status": page.http_status,
             "_content_type": page.content_type,
@@ -422,7 +462,7 @@ class Ingestor:
             "date_source": "seed" if seed.published_at else "none", "author": seed.author,
             "sitename": seed.sitename, "first_seen_at": now,
             "content_hash": content_hash(seed.text), "extractor_version": SEED_EXTRACTOR_VERSION,
-            "is_seed": True, "seed_id": seed.seed_id, "cluster_id": doc_id,
+            "is_seed": True, "seed_id": seed.seed_id, "story_id": doc_id,
             "first_fetch_id": fetch_id_for(seed.provenance), "run_id": self.run_id,
             "_bytes": len(seed.text.encode("utf-8")),
         }  # fmt: skip
@@ -432,5 +472,4 @@ class Ingestor:
             doc_id,
             str(row["content_hash"]),
             row,
-            seed.translation_group,
         )

@@ -45,13 +45,13 @@ def test_cctv_replay_stores_2043_chinese_documents_once(crwatch_home: Path) -> N
     assert with_both >= 0.9 * len(relevant), "relevant items name both countries as entities"
     counts = {
         t: warehouse.query(f"SELECT count(*) FROM {t}")[1][0][0]
-        for t in ("documents", "fetches", "classifications", "clusters")
+        for t in ("documents", "fetches", "classifications", "document_signatures")
     }
     second = run_ingest(settings, [warc], seeds=False, run_id="cctv-2")
     assert second.docs_new == 0 and second.docs_duplicate == 2043
     again = {
         t: warehouse.query(f"SELECT count(*) FROM {t}")[1][0][0]
-        for t in ("documents", "fetches", "classifications", "clusters")
+        for t in ("documents", "fetches", "classifications", "document_signatures")
     }
     assert again == counts, "re-running the replay must add 0 rows"
     print(f"[figure] re-run: 0 rows added in {second.seconds:.1f} s")

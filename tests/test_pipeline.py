@@ -28,7 +28,7 @@ def _count(settings: Settings, sql: str) -> int:
 
 
 def _table_counts(settings: Settings) -> dict[str, int]:
-    tables = ["documents", "fetches", "classifications", "clusters", "document_links", "sources"]
+    tables = ["documents", "fetches", "classifications", "document_signatures", "document_links", "sources"]
     return {t: _count(settings, f"SELECT count(*) FROM {t}") for t in tables}
 
 
@@ -70,7 +70,7 @@ def test_same_text_at_another_url_is_kept_as_a_duplicate(
     summary = _ingest(settings, [warc], seeds=False, run="run-1")
     assert (summary.docs_new, summary.docs_duplicate) == (1, 1)
     _, rows = Warehouse(settings.warehouse).query(
-        "SELECT count(*), count(duplicate_of), count(DISTINCT cluster_id) FROM documents"
+        "SELECT count(*), count(duplicate_of), count(DISTINCT story_id) FROM documents"
     )
     assert rows[0] == (2, 1, 1), "both reports stored, one story"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -37,7 +37,8 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("date_source", _STR), ("author", _STR), ("sitename", _STR), ("description", _STR),
             ("first_seen_at", _TS), ("content_hash", _STR), ("extractor_version", _STR),
             ("is_seed", pa.bool_()), ("seed_id", _STR), ("duplicate_of", _STR),
-            ("cluster_id", _STR), ("first_fetch_id", _STR), ("run_id", _STR),
+            ("story_id", _STR), ("first_fetch_id", _STR), ("run_id", _STR),
+            ("similarity", pa.float64()), ("last_changed_at", _TS), ("versions", pa.int32()),
         ]
     ),
     "classifications": pa.schema(
@@ -50,6 +51,13 @@ SCHEMAS: dict[str, pa.Schema] = {
     ),
     "document_links": pa.schema(
         [("doc_id", _STR), ("linked_doc_id", _STR), ("kind", _STR), ("evidence", _STR)]
+    ),
+    "document_signatures": pa.schema(
+        [
+            ("doc_id", _STR), ("signature_version", _STR), ("minhash", pa.binary()),
+            ("numbers", pa.list_(pa.uint32())), ("tokens", pa.int32()), ("cjk", pa.bool_()),
+            ("day", pa.date32()), ("is_seed", pa.bool_()),
+        ]
     ),
     "document_entities": pa.schema(
         [
@@ -114,6 +122,7 @@ _KEYS = {
     "classifications": "doc_id, classifier_version",
     "document_links": "doc_id, linked_doc_id, kind",
     "document_entities": "doc_id, classifier_version, entity_id",
+    "document_signatures": "doc_id",
 }
 
 
@@ -135,48 +144,69 @@ def _register_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[s
     con.register(name, pa.table({"key": pa.array(sorted(set(values)), type=_STR)}))
 
 
-def refresh_clusters(con: duckdb.DuckDBPyConnection, cluster_ids: Iterable[str]) -> None:
-    """Recompute size, first document and languages of the given clusters."""
-    _register_keys(con, "_crwatch_clusters", cluster_ids)
-    try:
-        con.execute(
-            """
-            INSERT OR REPLACE INTO clusters
-            SELECT cluster_id, arg_min(doc_id, first_seen_at), min(first_seen_at), count(*),
-                   list_sort(list_distinct(list(lang) FILTER (WHERE lang IS NOT NULL)))
-            FROM documents WHERE cluster_id IN (SELECT key FROM _crwatch_clusters)
-            GROUP BY cluster_id
-            """
-        )
-    finally:
-        con.unregister("_crwatch_clusters")
+@dataclass(frozen=True, slots=True)
+class StoredDoc:
+    """What a re-crawl of a stored URL is compared with."""
+
+    doc_id: str
+    content_hash: str
+    title: str | None
+    text: str
+    valid_from: datetime
 
 
-def known_keys(
+def stored_identities(
     con: duckdb.DuckDBPyConnection, canonical_urls: Sequence[str], hashes: Sequence[str]
-) -> tuple[set[str], dict[str, str]]:
-    """Which of these canonical URLs and content hashes the warehouse already holds."""
+) -> tuple[dict[str, StoredDoc], dict[str, list[tuple[str, date | None, bool]]]]:
+    """Stored documents with these canonical URLs, and with these content hashes.
+
+    The second map lists (doc_id, day, is_seed) per hash, earliest first; the day is the
+    publication day, else the day first seen.
+    """
     _register_keys(con, "_crwatch_urls", canonical_urls)
     _register_keys(con, "_crwatch_hashes", hashes)
     try:
-        urls = {
-            row[0]
+        by_url = {
+            row[0]: StoredDoc(*row[1:])
             for row in con.execute(
-                "SELECT canonical_url FROM documents"
+                "SELECT canonical_url, doc_id, content_hash, title, text,"
+                " coalesce(last_changed_at, first_seen_at) FROM documents"
                 " WHERE canonical_url IN (SELECT key FROM _crwatch_urls)"
             ).fetchall()
         }
-        by_hash = {
-            row[0]: row[1]
-            for row in con.execute(
-                "SELECT content_hash, arg_min(doc_id, first_seen_at) FROM documents"
-                " WHERE content_hash IN (SELECT key FROM _crwatch_hashes) GROUP BY content_hash"
-            ).fetchall()
-        }
+        by_hash: dict[str, list[tuple[str, date | None, bool]]] = {}
+        for text_hash, doc_id, day, is_seed in con.execute(
+            "SELECT content_hash, doc_id, coalesce(published_at, first_seen_at)::DATE, is_seed"
+            " FROM documents WHERE content_hash IN (SELECT key FROM _crwatch_hashes)"
+            " ORDER BY first_seen_at, doc_id"
+        ).fetchall():
+            by_hash.setdefault(text_hash, []).append((doc_id, day, is_seed))
     finally:
         con.unregister("_crwatch_urls")
         con.unregister("_crwatch_hashes")
-    return urls, by_hash
+    return by_url, by_hash
+
+
+def record_change(
+    con: duckdb.DuckDBPyConnection,
+    old: StoredDoc,
+    new: dict[str, Any],
+    fetch_id: str,
+    now: datetime,
+) -> None:
+    """A re-crawl changed a document's text: keep the old text, store the new one in place."""
+    con.execute(
+        "INSERT OR IGNORE INTO document_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [old.doc_id, old.content_hash, old.title, old.text, old.valid_from, now, fetch_id],
+    )
+    con.execute(
+        "UPDATE documents SET title = ?, text = ?, text_chars = ?, content_hash = ?,"
+        " description = coalesce(?, description), last_changed_at = ?,"
+        " versions = coalesce(versions, 1) + 1 WHERE doc_id = ?",
+        [new["title"], new["text"], new["text_chars"], new["content_hash"],
+         new.get("description"), now, old.doc_id],
+    )  # fmt: skip
+    con.execute("DELETE FROM document_signatures WHERE doc_id = ?", [old.doc_id])
 
 
 def forget_judgements(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str], version: str) -> None:

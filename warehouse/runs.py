@@ -29,7 +29,7 @@ def finish_run(
 ) -> None:
     """Close the run's row with its final status and counts."""
     allowed = {
-        "items_seen", "docs_new", "docs_duplicate", "docs_failed",
+        "items_seen", "docs_new", "docs_duplicate", "docs_changed", "docs_failed",
         "relevant_core", "relevant_related", "relevant_passing", "relevant_none",
     }  # fmt: skip
     values = {key: int(value) for key, value in counts.items() if key in allowed}
