@@ -1,8 +1,7 @@
-"""Duplicate detection, first cut: canonical URL, then exact content hash.
+"""Identity of a page: canonical URL (with the page's own canonical link) and content hash.
 
-The near-duplicate stage (MinHash LSH over shingles) and story clustering plug in behind
-`DuplicateIndex`: it answers "is this new?" for a batch, given what the warehouse already holds
-(`known_urls`, `known_hashes`) plus what earlier items of the same run added.
+The later stages build on these keys: near-duplicates (`extractors.neardup`) and story
+assignment (`flows.stories`).
 """
 
 from __future__ import annotations
@@ -10,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from courlan import normalize_url
+from courlan import extract_domain, normalize_url
 
 _SPACE = re.compile(r"\s+")
 # Punctuation and symbols vary between copies of the same text (full/half-width, quotes).
@@ -50,28 +48,35 @@ def doc_id_for(canonical: str) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:20]
 
 
-@dataclass(frozen=True, slots=True)
-class DedupVerdict:
-    """What the index decided for one document."""
+def identity_url(page_url: str, declared: str | None) -> str:
+    """The URL a page is identified by: its declared canonical link when that is trustworthy.
 
-    status: str  # "new" | "same_url" (already stored) | "same_content" (copy at another URL)
-    duplicate_of: str | None = None  # doc id of the earlier document, for same_content
+    A page's `<link rel=canonical>` names its main version: AMP and mobile copies
+    (`amp.example.com/x`, `m.example.com/x`, `/amp/x`) point at the article URL, so they become
+    the same document. It is trusted only on the same site (registrable domain) and over
+    http(s): a syndication partner declaring the original's URL stays its own report (another
+    outlet, kept as a copy in the same story), and a hostile page cannot claim another site's
+    document.
+    """
+    if not declared:
+        return page_url
+    parts = urlsplit(declared)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        return page_url
+    try:
+        domain = extract_domain(declared)
+        same_site = domain is not None and domain == extract_domain(page_url)
+    except (ValueError, TypeError, AttributeError):
+        same_site = False
+    # Hosts outside the public suffix list (intranets, test domains): the same host once the
+    # mobile/AMP prefixes are removed.
+    same_site = same_site or _site_host(declared) == _site_host(page_url)
+    return declared if same_site else page_url
 
 
-@dataclass
-class DuplicateIndex:
-    """Identity keys already seen: loaded from the warehouse per batch, extended as we go."""
+_VARIANT_PREFIX = re.compile(r"^(?:www|m|mobile|amp)\.")
 
-    known_urls: set[str] = field(default_factory=set)
-    known_hashes: dict[str, str] = field(default_factory=dict)  # content hash -> doc id
 
-    def check(self, canonical: str, text_hash: str, doc_id: str) -> DedupVerdict:
-        """Classify one document and remember it."""
-        if canonical in self.known_urls:
-            return DedupVerdict("same_url")
-        self.known_urls.add(canonical)
-        original = self.known_hashes.get(text_hash)
-        if original is not None and original != doc_id:
-            return DedupVerdict("same_content", original)
-        self.known_hashes[text_hash] = doc_id
-        return DedupVerdict("new")
+def _site_host(url: str) -> str:
+    host = (urlsplit(url).hostname or "").lower()
+    return _VARIANT_PREFIX.sub("", host)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: extractors.analysis imports this module
+    from extractors.analysis import Analysis
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +84,8 @@ class ExtractedDoc:
     canonical_link: str | None = None  # <link rel=canonical> declared by the page
     extractor_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # Classification and signature, when the worker computed them (extractors.analysis).
+    analysis: Analysis | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,7 +224,11 @@ def extract(
         else:
             outcome = extract_page(item, limits)
             if isinstance(outcome, ExtractedDoc):
-                record = {k: _jsonable(v) for k, v in asdict(outcome).items() if k != "extra"}
+                record = {
+                    k: _jsonable(v)
+                    for k, v in asdict(outcome).items()
+                    if k not in ("extra", "analysis")
+                }
             else:
                 record = {
                     "url": item.url,

@@ -22,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
+from extractors.analysis import extract_and_analyse
 from extractors.extract import ExtractionLimits
 from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance
@@ -133,7 +134,12 @@ def run_ingest(
                     timeout_seconds=settings.extract_timeout_seconds,
                 )
                 pool = stack.enter_context(
-                    ExtractionPool(settings.worker_count, limits, settings.worker_memory_mb)
+                    ExtractionPool(
+                        settings.worker_count,
+                        limits,
+                        settings.worker_memory_mb,
+                        extract_fn=extract_and_analyse,
+                    )
                 )
             if seeds:
                 hook = progress("seed baseline", None) if progress else None

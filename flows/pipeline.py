@@ -16,11 +16,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from extractors.classify import LEVELS, Classification, classifier_version
+from extractors.analysis import Analysis, analyse_text
+from extractors.classify import LEVELS, Classification
 from extractors.classify import classify as classify_text
-from extractors.dedup import canonical_url, content_hash, doc_id_for
+from extractors.dedup import canonical_url, content_hash, doc_id_for, identity_url
 from extractors.entities import gazetteer_rows, load_gazetteer
-from extractors.neardup import SIGNATURE_VERSION, signatures
+from extractors.neardup import SIGNATURE_VERSION
 from extractors.pool import ExtractionPool
 from extractors.records import (
     AcquisitionError,
@@ -34,6 +35,7 @@ from flows.stories import Incoming, StoryIndex, day_of
 from warehouse.db import Warehouse
 from warehouse.load import (
     Batch,
+    StoredDoc,
     forget_judgements,
     record_change,
     stored_identities,
@@ -108,6 +110,7 @@ class _Candidate:
     doc_id: str
     text_hash: str
     row: dict[str, object]
+    analysis: Analysis | None = None  # computed in the extraction worker, when it ran there
 
 
 def classify(row: dict[str, object]) -> Classification:
@@ -279,18 +282,18 @@ class Ingestor:
             elif isinstance(item, SeedText):
                 candidates.append(self._seed_candidate(item, now))
 
-        # Judged and signed before the write transaction opens, so readers never wait on them.
-        judgements = {c.doc_id: classify(c.row) for c in candidates}
-        sigs = signatures([str(c.row["text"]) for c in candidates])
-        version = classifier_version()
+        # Judged and signed before the write transaction opens (pages already in the worker
+        # pool), so readers never wait on it.
+        analyses = {c.doc_id: c.analysis or self._analyse(c.row) for c in candidates}
+        judgements = {doc_id: a.classification for doc_id, a in analyses.items()}
         incoming = [
             Incoming(
-                c.doc_id, c.canonical, c.text_hash, sig, day_of(c.row, now),
-                c.row["lang"] if isinstance(c.row["lang"], str) else None,
+                c.doc_id, c.canonical, c.text_hash, analyses[c.doc_id].signature,
+                day_of(c.row, now), c.row["lang"] if isinstance(c.row["lang"], str) else None,
                 {e.entity_id: e.mentions for e in judgements[c.doc_id].entities},
                 bool(c.row["is_seed"]),
             )
-            for c, sig in zip(candidates, sigs, strict=True)
+            for c in candidates
         ]  # fmt: skip
         with self.warehouse.writer() as con:
             by_url, by_hash = stored_identities(
@@ -305,11 +308,9 @@ class Ingestor:
                 stored = by_url.get(candidate.canonical)
                 if stored is not None or candidate.canonical in in_batch:
                     earlier = in_batch.get(candidate.canonical)
-                    if earlier is not None or (
-                        stored is not None and stored.content_hash == candidate.text_hash
-                    ):
-                        # A second read of the same page; within one batch the first text wins
-                        # (the next run's re-crawl compares against it).
+                    if earlier is not None or not self._recrawl_changed(stored, candidate):
+                        # A second read of the same page, or a variant of it (AMP, mobile) that
+                        # declares it as canonical; within one batch the first text wins.
                         fetch_row["outcome"] = "duplicate"
                         summary.docs_duplicate += 1
                         summary._count(source, "duplicate")
@@ -317,12 +318,13 @@ class Ingestor:
                         continue
                     assert stored is not None
                     record_change(con, stored, row, str(fetch_row["fetch_id"]), now)
+                    version = analyses[doc.doc_id].version
                     forget_judgements(con, [stored.doc_id], version)
                     fetch_row["outcome"] = "changed"
                     summary.docs_changed += 1
                     summary._count(source, "changed")
                     batch.add("fetches", fetch_row)
-                    self._add_judgement(batch, doc, judgements[doc.doc_id], version, now)
+                    self._add_judgement(batch, doc, analyses[doc.doc_id], now)
                     batch.add("document_signatures", self._signature_row(doc))
                     continue
                 in_batch[candidate.canonical] = row
@@ -351,15 +353,30 @@ class Ingestor:
                 batch.add("documents", row)
                 batch.add("fetches", fetch_row)
                 batch.add("document_signatures", self._signature_row(doc))
-                self._add_judgement(batch, doc, judgements[doc.doc_id], version, now)
+                self._add_judgement(batch, doc, analyses[doc.doc_id], now)
             write_batch(con, batch)
             for source, location in sources.items():
                 upsert_source(con, source, source_kind, location, None, now)
 
+    @staticmethod
+    def _recrawl_changed(stored: StoredDoc | None, candidate: _Candidate) -> bool:
+        """A re-read of the stored page's own URL with another text (not a variant's text)."""
+        if stored is None or stored.content_hash == candidate.text_hash:
+            return False
+        url = candidate.row["url"]
+        return stored.url is None or (
+            isinstance(url, str) and canonical_url(url) == canonical_url(stored.url)
+        )
+
+    @staticmethod
+    def _analyse(row: dict[str, object]) -> Analysis:
+        lang = row["lang"] if isinstance(row["lang"], str) else None
+        return analyse_text(str(row["title"] or ""), str(row["text"]), lang)
+
     def _add_judgement(
-        self, batch: Batch, doc: Incoming, judged: Classification, version: str, now: datetime
+        self, batch: Batch, doc: Incoming, analysis: Analysis, now: datetime
     ) -> None:
-        row_c, rows_e = judgement_rows(doc.doc_id, judged, version, now)
+        row_c, rows_e = judgement_rows(doc.doc_id, analysis.classification, analysis.version, now)
         batch.add("classifications", row_c)
         for row_e in rows_e:
             batch.add("document_entities", row_e)
@@ -431,7 +448,7 @@ class Ingestor:
         return row
 
     def _page_candidate(self, page: RawPage, doc: ExtractedDoc, now: datetime) -> _Candidate:
-        canonical = canonical_url(page.url)
+        canonical = canonical_url(identity_url(page.url, doc.canonical_link))
         doc_id = doc_id_for(canonical)
         row: dict[str, object] = {
             "doc_id": doc_id, "canonical_url": canonical, "url": page.url,
@@ -447,7 +464,9 @@ class Ingestor:
             "_bytes": len(page.body), "_http_status": page.http_status,
             "_content_type": page.content_type,
         }  # fmt: skip
-        return _Candidate(page.provenance, canonical, doc_id, str(row["content_hash"]), row)
+        return _Candidate(
+            page.provenance, canonical, doc_id, str(row["content_hash"]), row, doc.analysis
+        )
 
     def _seed_candidate(self, seed: SeedText, now: datetime) -> _Candidate:
         # Seeds are identified by their file and language, not their source URL: the two

@@ -28,7 +28,14 @@ def _count(settings: Settings, sql: str) -> int:
 
 
 def _table_counts(settings: Settings) -> dict[str, int]:
-    tables = ["documents", "fetches", "classifications", "document_signatures", "document_links", "sources"]
+    tables = [
+        "documents",
+        "fetches",
+        "classifications",
+        "document_signatures",
+        "document_links",
+        "sources",
+    ]
     return {t: _count(settings, f"SELECT count(*) FROM {t}") for t in tables}
 
 

@@ -149,6 +149,7 @@ class StoredDoc:
     """What a re-crawl of a stored URL is compared with."""
 
     doc_id: str
+    url: str | None
     content_hash: str
     title: str | None
     text: str
@@ -169,7 +170,7 @@ def stored_identities(
         by_url = {
             row[0]: StoredDoc(*row[1:])
             for row in con.execute(
-                "SELECT canonical_url, doc_id, content_hash, title, text,"
+                "SELECT canonical_url, doc_id, url, content_hash, title, text,"
                 " coalesce(last_changed_at, first_seen_at) FROM documents"
                 " WHERE canonical_url IN (SELECT key FROM _crwatch_urls)"
             ).fetchall()

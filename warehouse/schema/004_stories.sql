@@ -70,3 +70,24 @@ FROM stories s JOIN (
            count(*) AS relevant_reports
     FROM relevant_documents GROUP BY story_id
 ) r USING (story_id);
+
+-- Reports and stories per day (publication day, else the day first seen): every document is a
+-- report; a story counts on the day of its first report.
+CREATE OR REPLACE VIEW reports_by_day AS
+WITH d AS (
+    SELECT doc_id, story_id, coalesce(published_at, first_seen_at)::DATE AS day FROM documents
+), firsts AS (
+    SELECT story_id, min(day) AS day FROM d GROUP BY story_id
+), relevant AS (
+    SELECT DISTINCT doc_id, story_id FROM relevant_documents
+)
+SELECT d.day,
+       count(*) AS reports,
+       count(DISTINCT d.story_id) AS stories_reported,
+       count(DISTINCT f.story_id) AS new_stories,
+       count(r.doc_id) AS relevant_reports,
+       count(DISTINCT r.story_id) AS relevant_stories_reported
+FROM d
+LEFT JOIN firsts f ON f.story_id = d.story_id AND f.day = d.day
+LEFT JOIN relevant r ON r.doc_id = d.doc_id
+GROUP BY d.day;
