@@ -300,34 +300,30 @@ class Ingestor:
                 con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
             )
             self.stories.load(con, {doc.day for doc in incoming})
-            in_batch: dict[str, dict[str, object]] = {}  # canonical URL -> document row
+            # A page read twice in one batch is compared with its latest text in the batch;
+            # a change is applied after the batch's rows are written (second pass below).
+            latest: dict[str, StoredDoc] = {}  # canonical URL -> newest text in this batch
+            changes: list[tuple[StoredDoc, _Candidate, Incoming, dict[str, object]]] = []
             for candidate, doc in zip(candidates, incoming, strict=True):
                 source = candidate.provenance.source
                 fetch_row = self._fetch_row(candidate, now)
                 row = candidate.row
-                stored = by_url.get(candidate.canonical)
-                if stored is not None or candidate.canonical in in_batch:
-                    earlier = in_batch.get(candidate.canonical)
-                    if earlier is not None or not self._recrawl_changed(stored, candidate):
-                        # A second read of the same page, or a variant of it (AMP, mobile) that
-                        # declares it as canonical; within one batch the first text wins.
+                stored = latest.get(candidate.canonical) or by_url.get(candidate.canonical)
+                if stored is not None:
+                    if not self._recrawl_changed(stored, candidate):
+                        # A second read of the same page, or a variant of it (AMP, mobile)
+                        # that declares it as canonical.
                         fetch_row["outcome"] = "duplicate"
                         summary.docs_duplicate += 1
                         summary._count(source, "duplicate")
                         batch.add("fetches", fetch_row)
                         continue
-                    assert stored is not None
-                    record_change(con, stored, row, str(fetch_row["fetch_id"]), now)
-                    version = analyses[doc.doc_id].version
-                    forget_judgements(con, [stored.doc_id], version)
-                    fetch_row["outcome"] = "changed"
+                    changes.append((stored, candidate, doc, fetch_row))
+                    latest[candidate.canonical] = self._as_stored(stored.doc_id, row, now)
                     summary.docs_changed += 1
                     summary._count(source, "changed")
-                    batch.add("fetches", fetch_row)
-                    self._add_judgement(batch, doc, analyses[doc.doc_id], now)
-                    batch.add("document_signatures", self._signature_row(doc))
                     continue
-                in_batch[candidate.canonical] = row
+                latest[candidate.canonical] = self._as_stored(doc.doc_id, row, now)
                 exact = by_hash.get(candidate.text_hash, [])
                 verdict = self.stories.place(doc, exact)
                 by_hash.setdefault(candidate.text_hash, []).append(
@@ -355,8 +351,25 @@ class Ingestor:
                 batch.add("document_signatures", self._signature_row(doc))
                 self._add_judgement(batch, doc, analyses[doc.doc_id], now)
             write_batch(con, batch)
+            for stored, candidate, doc, fetch_row in changes:
+                # A re-crawl with another text: one document, its history kept, judged again.
+                change = Batch()
+                record_change(con, stored, candidate.row, str(fetch_row["fetch_id"]), now)
+                forget_judgements(con, [stored.doc_id], analyses[doc.doc_id].version)
+                change.add("fetches", {**fetch_row, "outcome": "changed"})
+                self._add_judgement(change, doc, analyses[doc.doc_id], now)
+                change.add("document_signatures", self._signature_row(doc))
+                write_batch(con, change)
             for source, location in sources.items():
                 upsert_source(con, source, source_kind, location, None, now)
+
+    @staticmethod
+    def _as_stored(doc_id: str, row: dict[str, object], now: datetime) -> StoredDoc:
+        url, title = row["url"], row["title"]
+        return StoredDoc(
+            doc_id, url if isinstance(url, str) else None, str(row["content_hash"]),
+            title if isinstance(title, str) else None, str(row["text"]), now,
+        )  # fmt: skip
 
     @staticmethod
     def _recrawl_changed(stored: StoredDoc | None, candidate: _Candidate) -> bool:

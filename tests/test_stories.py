@@ -255,3 +255,17 @@ def test_identity_url_trusts_canonical_links_on_the_same_site_only(
     from extractors.dedup import identity_url
 
     assert identity_url(page, declared) == expected
+
+
+def test_a_page_changed_within_one_batch_keeps_both_texts(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = _url("a.example", "summit")
+    pages = [(url, _page("summit")), (url, _page("summit", "analysts")), (url, _page("summit"))]
+    summary = run_ingest(settings, [write_warc(tmp_path / "w.warc.gz", pages)], False, "r1")
+    assert (summary.docs_new, summary.docs_changed, summary.items_seen) == (1, 2, 3)
+    assert _rows(settings, "SELECT versions FROM documents") == [(3,)]
+    assert _one(settings, "SELECT count(*) FROM document_versions") == 2
+    assert "analysts" not in str(_one(settings, "SELECT text FROM documents"))  # the last text
+    outcomes = _rows(settings, "SELECT outcome, count(*) FROM fetches GROUP BY 1 ORDER BY 1")
+    assert outcomes == [("changed", 2), ("new", 1)]
