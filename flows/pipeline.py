@@ -3,7 +3,7 @@
 No Prefect here: `flows.ingest` wraps these in tasks, and tests call them directly.
 Per batch: extract (in the worker pool) → dedup against the warehouse → classify what is new →
 one write transaction. Every input item becomes exactly one `fetches` row, so
-items read = new + duplicate + failed, always.
+items read = new + duplicate + changed + failed, always.
 """
 
 from __future__ import annotations

@@ -62,7 +62,9 @@ def test_every_corpus_warc_completes_and_nothing_is_lost(crwatch_home: Path) -> 
     assert len(paths) >= 20
     settings = load_settings(overrides={"progress": False})
     summary = run_ingest(settings, paths, seeds=False, run_id="all-warcs")
-    assert summary.items_seen == summary.docs_new + summary.docs_duplicate + summary.docs_failed
+    assert summary.items_seen == (
+        summary.docs_new + summary.docs_duplicate + summary.docs_changed + summary.docs_failed
+    )
     _, rows = Warehouse(settings.warehouse).query(
         "SELECT count(*), count(*) FILTER (WHERE outcome = 'error'),"
         " count(*) FILTER (WHERE outcome = 'error'"

@@ -94,7 +94,8 @@ def test_nothing_is_lost_with_broken_records(settings: Settings, tmp_path: Path)
     warc.write_bytes(data[:-300])  # truncate the last record
     summary = _ingest(settings, [warc], seeds=False, run="run-1")
     assert summary.items_seen == 8
-    assert summary.docs_new + summary.docs_duplicate + summary.docs_failed == summary.items_seen
+    counted = summary.docs_new + summary.docs_duplicate + summary.docs_changed + summary.docs_failed
+    assert counted == summary.items_seen
     assert summary.docs_failed == 4
     assert _count(settings, "SELECT count(*) FROM fetches") == summary.items_seen
     _, kinds = Warehouse(settings.warehouse).query(

@@ -43,8 +43,11 @@ SELECT story_id,
        min(coalesce(published_at, first_seen_at)) AS first_published_at,
        min(first_seen_at) AS first_seen_at,
        count(*) AS reports,
+       -- outlet: the site name the page declares, else its host; a seed without one: its source
        list_sort(list_distinct(list(coalesce(nullif(sitename, ''),
-           nullif(regexp_extract(canonical_url, '^[a-z]+://(?:www\.)?([^/:]+)', 1), ''), source)))) AS outlets,
+           CASE WHEN origin <> 'seed' THEN nullif(regexp_extract(
+               canonical_url, '^[a-z]+://(?:www\.)?([^/:]+)', 1), '') END,
+           source)))) AS outlets,
        list_sort(list_distinct(list(lang) FILTER (WHERE lang IS NOT NULL))) AS languages,
        bool_or(is_seed) AS has_seed
 FROM documents
