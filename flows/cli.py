@@ -64,7 +64,7 @@ def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[
     return hook
 
 
-def _run_ingest(replay: tuple[str, ...], seeds: bool) -> dict[str, Any]:
+def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dict[str, Any]:
     settings = _settings()
     from flows.environment import configure_prefect
 
@@ -81,7 +81,7 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool) -> dict[str, Any]:
     ) as progress:  # fmt: skip
         ingest.progress_hook = _progress_hook(progress) if show else None
         try:
-            return ingest.ingest_flow(replay=list(replay), seeds=seeds)
+            return ingest.ingest_flow(replay=list(replay), seeds=seeds, live=live)
         finally:
             ingest.progress_hook = None
 
@@ -110,6 +110,27 @@ def _print_summary(summary: dict[str, Any]) -> None:
                 *(str(counts.get(k, 0)) for k in ("new", "duplicate", "changed", "failed")),
             )
         out.print(by_source)
+    if summary.get("live"):
+        live = Table(title="live sources", header_style="bold")
+        for column in (
+            "source",
+            "listing",
+            "new URLs",
+            "stored before",
+            "fetched",
+            "failed",
+            "robots",
+        ):
+            live.add_column(column, justify="left" if column in ("source", "listing") else "right")
+        for source, health in summary["live"].items():
+            failed = health.get("failed") or {}
+            live.add_row(
+                source, str(health.get("listing", "")), str(health.get("discovered", 0)),
+                str(health.get("already_stored", 0)), str(health.get("fetched", 0)),
+                ", ".join(f"{k} {v}" for k, v in failed.items()) or "0",
+                str(health.get("robots_blocked", 0)),
+            )  # fmt: skip
+        out.print(live)
     if summary["errors"]:
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(summary["errors"].items()))
         out.print(f'errors by kind: {errors}  (details: crwatch sql "SELECT * FROM fetch_errors")')
@@ -125,8 +146,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     help="WARC/ARC file, directory or glob to replay (repeatable).",
 )
 @click.option("--seeds/--no-seeds", default=False, help="Also load the seed baseline.")
+@click.option(
+    "--live/--no-live", default=False, help="Also fetch the enabled sources of sources.toml."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
+def ingest(replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool) -> None:
     """Ingest WARC replays and/or the seed baseline into the warehouse.
 
     Re-running the same replay adds no documents: every record has a natural key.
@@ -134,10 +158,11 @@ def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
     \b
     Example:
         crwatch ingest --replay ../shared/corpus/news/cctv_zh/replay.warc.gz --seeds
+        crwatch ingest --live
     """
-    if not replay and not seeds:
-        raise click.UsageError("nothing to ingest: give --replay FILE and/or --seeds")
-    summary = _run_ingest(replay, seeds)
+    if not replay and not seeds and not live:
+        raise click.UsageError("nothing to ingest: give --replay FILE, --seeds and/or --live")
+    summary = _run_ingest(replay, seeds, live)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -146,16 +171,17 @@ def ingest(replay: tuple[str, ...], seeds: bool, as_json: bool) -> None:
 
 @main.command()
 def run() -> None:
-    """Run the main job: the seed baseline plus the WARC files configured in `replay`.
+    """Run the main job: the seed baseline, the configured replays and the live sources.
 
-    This is what `make run` calls. Live sources arrive with the fetcher.
+    This is what `make run` calls. Live sources (seeds/sources.toml) are fetched unless the
+    `live` setting is false; an unreachable source is reported and the rest of the job goes on.
 
     \b
     Example:
         CRWATCH_REPLAY=archive/*.warc.gz crwatch run
     """
     settings = _settings()
-    summary = _run_ingest(settings.replay, True)
+    summary = _run_ingest(settings.replay, True, settings.live)
     _print_summary(summary)
 
 
@@ -166,6 +192,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     return value
+
+
+def _doc_record(doc: Any) -> dict[str, Any]:
+    """An `ExtractedDoc` as JSON-ready fields (without internal extras)."""
+    return {k: _jsonable(v) for k, v in asdict(doc).items() if k not in ("extra", "analysis")}
 
 
 @main.command()
@@ -224,11 +255,7 @@ def extract(
         else:
             outcome = extract_page(item, limits)
             if isinstance(outcome, ExtractedDoc):
-                record = {
-                    k: _jsonable(v)
-                    for k, v in asdict(outcome).items()
-                    if k not in ("extra", "analysis")
-                }
+                record = _doc_record(outcome)
             else:
                 record = {
                     "url": item.url,
@@ -236,6 +263,60 @@ def extract(
                     "error": outcome.message,
                 }
         click.echo(json.dumps(record, ensure_ascii=False))
+
+
+# ---------------------------------------------------------------- fetch
+
+
+@main.command()
+@click.argument("url")
+@click.option("--extract", "with_text", is_flag=True, help="Also print the extracted record.")
+def fetch(url: str, with_text: bool) -> None:
+    """Fetch one URL exactly as the live ingest would, and print the outcome as JSON.
+
+    Same client, robots.txt rules, private-address guard, size and decompression caps and
+    deadline as a run (settings: user_agent, contact_url, allow_hosts, fetch_*). Nothing is
+    stored. Use it to check a new source.
+
+    \b
+    Example:
+        crwatch fetch https://tass.com/rss/v2.xml
+        crwatch fetch https://www.example.com/news/1.html --extract
+    """
+    from extractors.fetch import fetch_one
+    from flows.live import policy_for
+
+    settings = _settings()
+    result = fetch_one(url, policy_for(settings))
+    record: dict[str, Any] = {
+        "url": result.url, "final_url": result.final_url, "status": result.status,
+        "outcome": result.outcome, "error_kind": result.error_kind,
+        "error": result.error_message, "content_type": result.content_type,
+        "bytes": result.raw_bytes, "decoded_bytes": len(result.body),
+        "attempts": result.attempts, "seconds": round(result.elapsed, 3),
+        "redirects": list(result.redirects), "etag": result.etag,
+        "last_modified": result.last_modified,
+    }  # fmt: skip
+    if with_text and result.outcome == "ok":
+        from extractors.extract import ExtractionLimits, extract_page
+        from extractors.records import ExtractedDoc, Provenance, RawPage
+
+        page = RawPage(
+            url=result.final_url or url, body=result.body,
+            provenance=Provenance(source="cli", origin="live", locator=url),
+            content_type=result.content_type, http_status=result.status, charset=result.charset,
+        )  # fmt: skip
+        limits = ExtractionLimits(
+            max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
+        )
+        outcome = extract_page(page, limits)
+        if isinstance(outcome, ExtractedDoc):
+            record["extracted"] = _doc_record(outcome)
+        else:
+            record["extracted"] = {"error_kind": outcome.error_kind, "error": outcome.message}
+    click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+    if result.outcome == "error":
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------- classify / reclassify

@@ -27,7 +27,9 @@ from extractors.extract import ExtractionLimits
 from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance
 from extractors.seeds import load_seed_baseline
+from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
+from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.settings import Settings, load_settings
 from flows.stories import StoryIndex
@@ -85,6 +87,31 @@ def ingest_seed_baseline(ingestor: Ingestor, seeds_dir: Path) -> IngestSummary:
     return ingestor.ingest(items, source_kind="seed")
 
 
+@task(name="fetch-live-sources", cache_policy=NO_CACHE)
+def fetch_live_sources(ingestor: Ingestor, run: LiveRun) -> IngestSummary:
+    """Fetch every enabled live source politely, archive it, and ingest what is new.
+
+    No task-level retries: the fetcher retries each URL itself (timeouts, 429, 5xx, with
+    backoff and Retry-After), and a source that still fails becomes error rows, not a failed run.
+    """
+    summary = ingestor.ingest(run.items(), source_kind="live")
+    run.write_listings()
+    summary.live = {name: health.as_dict() for name, health in run.health.items()}
+    failing = [
+        name
+        for name, health in run.health.items()
+        if health.fetched == 0 and (health.failed or health.listing not in ("ok", "unchanged"))
+    ]
+    _logger().info(
+        "live: %d sources, %d pages fetched, %d failing%s",
+        len(run.health),
+        sum(h.fetched for h in run.health.values()),
+        len(failing),
+        " (time budget exhausted)" if run.timed_out else "",
+    )
+    return summary
+
+
 @task(name="replay-warc", cache_policy=NO_CACHE)
 def replay_warc(ingestor: Ingestor, path: Path, max_bytes: int) -> IngestSummary:
     """Replay one WARC file through extraction, dedup, relevance and the warehouse."""
@@ -111,8 +138,9 @@ def run_ingest(
     run_id: str,
     progress: ProgressHook | None = None,
     run_task: Callable[..., IngestSummary] | None = None,
+    live: bool = False,
 ) -> IngestSummary:
-    """Ingest the seed baseline and/or WARC files; record the run; return the totals.
+    """Ingest the seed baseline, WARC files and/or live sources; record the run; return totals.
 
     `run_task` calls each unit of work: a Prefect task inside the flow, or a plain call.
     """
@@ -120,7 +148,7 @@ def run_ingest(
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     warehouse.migrate()
     sync_entity_catalogue(warehouse)
-    params = {"replay": [str(p) for p in replay], "seeds": seeds}
+    params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
     start_run(warehouse, run_id, "ingest", params)
     started = time.perf_counter()
     total = IngestSummary()
@@ -128,7 +156,8 @@ def run_ingest(
     try:
         with ExitStack() as stack:
             pool: ExtractionPool | None = None
-            if replay:
+            sources = _live_sources(settings, total) if live else []
+            if replay or sources:
                 limits = ExtractionLimits(
                     max_bytes=settings.max_page_bytes,
                     timeout_seconds=settings.extract_timeout_seconds,
@@ -166,6 +195,14 @@ def run_ingest(
                     stories,
                 )
                 total.merge(call(replay_warc, ingestor, path, settings.max_page_bytes))
+            if sources:
+                hook = progress("live sources", None) if progress else None
+                ingestor = Ingestor(
+                    warehouse, run_id, pool, settings.batch_size, hook, settings.min_text_chars,
+                    stories,
+                )  # fmt: skip
+                live_run = LiveRun(settings, sources, warehouse, run_id)
+                total.merge(call(fetch_live_sources, ingestor, live_run))
     except BaseException as exc:
         total.seconds = time.perf_counter() - started
         finish_run(warehouse, run_id, "failed", total.counts(), total.seconds, repr(exc)[:2000])
@@ -175,20 +212,39 @@ def run_ingest(
     return total
 
 
+def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
+    """The enabled sources; a broken sources file is reported, not fatal."""
+    try:
+        return [s for s in load_sources(settings.sources_file) if s.enabled and s.kind != "warc"]
+    except (SourcesError, OSError) as exc:
+        _logger().error("live sources not loaded: %s", exc)
+        total.errors["bad_sources_file"] += 1
+        total.live["(sources file)"] = {"listing": "bad_sources_file", "error": str(exc)}
+        return []
+
+
 # Set by the CLI for a terminal progress bar; a flow parameter would have to be serialisable.
 progress_hook: ProgressHook | None = None
 
 
 @flow(name="ingest", log_prints=False, persist_result=False)
-def ingest_flow(replay: list[str] | None = None, seeds: bool = True) -> dict[str, Any]:
-    """Prefect flow: ingest the seed baseline and replay WARC files; returns the summary."""
+def ingest_flow(
+    replay: list[str] | None = None, seeds: bool = True, live: bool = False
+) -> dict[str, Any]:
+    """Prefect flow: seed baseline, WARC replays and live sources; returns the summary."""
     settings = load_settings()
     context = get_run_context()
     flow_run = getattr(context, "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
     paths = expand_replay_paths(list(replay or []))
     summary = run_ingest(
-        settings, paths, seeds, run_id, progress_hook, run_task=lambda fn, *args: fn(*args)
+        settings,
+        paths,
+        seeds,
+        run_id,
+        progress_hook,
+        run_task=lambda fn, *args: fn(*args),
+        live=live,
     )
     return summary_dict(summary, run_id, settings)
 
@@ -201,5 +257,6 @@ def summary_dict(summary: IngestSummary, run_id: str, settings: Settings) -> dic
         **summary.counts(),
         "errors": dict(summary.errors),
         "by_source": {source: dict(counter) for source, counter in summary.by_source.items()},
+        "live": summary.live,
         "seconds": round(summary.seconds, 2),
     }

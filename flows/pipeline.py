@@ -70,6 +70,7 @@ class IngestSummary:
     relevance: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     by_source: dict[str, Counter[str]] = field(default_factory=dict)
+    live: dict[str, dict[str, object]] = field(default_factory=dict)  # per live source: health
     seconds: float = 0.0
 
     def counts(self) -> dict[str, int]:
@@ -95,6 +96,7 @@ class IngestSummary:
         self.errors.update(other.errors)
         for source, counter in other.by_source.items():
             self.by_source.setdefault(source, Counter()).update(counter)
+        self.live.update(other.live)
         self.seconds += other.seconds
 
     def _count(self, source: str, outcome: str) -> None:

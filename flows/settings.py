@@ -40,6 +40,17 @@ class Settings:
     min_text_chars: int = 20
     lock_wait_seconds: float = 30.0
     progress: bool = True
+    live: bool = True
+    sources_file: Path = Path()
+    user_agent: str = "crwatch/0.1"
+    contact_url: str = ""
+    per_host_delay: float = 1.0
+    fetch_max_tries: int = 3
+    fetch_deadline_seconds: float = 30.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    allow_hosts: tuple[str, ...] = ()
+    max_items_per_source: int = 200
+    live_budget_seconds: float = 600.0
 
     @property
     def worker_count(self) -> int:
@@ -70,6 +81,10 @@ def _coerce(name: str, value: Any, target: Any) -> Any:
             return float(value)
         if target is Path:
             return Path(str(value)).expanduser()
+        if target is str:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return value
         if target == tuple[str, ...]:
             if isinstance(value, str):
                 return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -96,6 +111,17 @@ _TYPES = {
     "min_text_chars": int,
     "lock_wait_seconds": float,
     "progress": bool,
+    "live": bool,
+    "sources_file": Path,
+    "user_agent": str,
+    "contact_url": str,
+    "per_host_delay": float,
+    "fetch_max_tries": int,
+    "fetch_deadline_seconds": float,
+    "fetch_max_bytes": int,
+    "allow_hosts": tuple[str, ...],
+    "max_items_per_source": int,
+    "live_budget_seconds": float,
 }
 
 
@@ -160,10 +186,17 @@ def _derive_paths(settings: Settings) -> Settings:
         archive_dir=pick(settings.archive_dir, home / "archive"),
         outbox_dir=pick(settings.outbox_dir, home / "outbox"),
         seeds_dir=seeds_dir,
+        sources_file=pick(settings.sources_file, seeds_dir / "sources.toml"),
     )
-    for check in ("workers", "batch_size", "max_page_bytes", "worker_memory_mb", "min_text_chars"):
+    for check in (
+        "workers", "batch_size", "max_page_bytes", "worker_memory_mb", "min_text_chars",
+        "fetch_max_tries", "fetch_max_bytes", "max_items_per_source",
+    ):  # fmt: skip
         if getattr(settings, check) < 0 or (check != "workers" and getattr(settings, check) == 0):
             raise ConfigError(f"setting {check!r} must be positive, got {getattr(settings, check)}")
-    if settings.extract_timeout_seconds <= 0:
-        raise ConfigError("setting 'extract_timeout_seconds' must be positive")
+    for name in ("extract_timeout_seconds", "fetch_deadline_seconds", "live_budget_seconds"):
+        if getattr(settings, name) <= 0:
+            raise ConfigError(f"setting {name!r} must be positive")
+    if settings.per_host_delay < 0:
+        raise ConfigError("setting 'per_host_delay' must not be negative")
     return settings
