@@ -157,6 +157,14 @@ def run_ingest(
         with ExitStack() as stack:
             pool: ExtractionPool | None = None
             sources = _live_sources(settings, total) if live else []
+            # Sources of kind "warc" are replayed like --replay files, after them.
+            replay = replay + [
+                path
+                for source in sources if source.kind == "warc" and source.path
+                for path in expand_replay_paths([source.path])
+                if path not in replay
+            ]  # fmt: skip
+            sources = [source for source in sources if source.kind != "warc"]
             if replay or sources:
                 limits = ExtractionLimits(
                     max_bytes=settings.max_page_bytes,
@@ -215,7 +223,7 @@ def run_ingest(
 def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
     """The enabled sources; a broken sources file is reported, not fatal."""
     try:
-        return [s for s in load_sources(settings.sources_file) if s.enabled and s.kind != "warc"]
+        return [s for s in load_sources(settings.sources_file) if s.enabled]
     except (SourcesError, OSError) as exc:
         _logger().error("live sources not loaded: %s", exc)
         total.errors["bad_sources_file"] += 1

@@ -214,3 +214,16 @@ def test_a_broken_sources_file_is_reported_not_fatal(tmp_path: Path) -> None:
     settings = _settings(tmp_path / "home", sources)
     summary = run_ingest(settings, [], seeds=True, run_id="r1", live=True)
     assert summary.docs_new == 6 and summary.errors["bad_sources_file"] == 1
+
+
+def test_a_warc_source_is_replayed_with_the_live_run(tmp_path: Path) -> None:
+    from conftest import sample_pages, write_warc
+
+    warc = write_warc(tmp_path / "recorded.warc.gz", sample_pages(3))
+    sources = tmp_path / "sources.toml"
+    sources.write_text(
+        f'[[source]]\nname = "recorded"\nkind = "warc"\npath = "{warc}"\nlang = "en"\n',
+        encoding="utf-8",
+    )
+    summary = run_ingest(_settings(tmp_path / "home", sources), [], False, "r1", live=True)
+    assert summary.docs_new == 3 and summary.docs_failed == 0
