@@ -49,13 +49,20 @@ class _Stage:
     def finish(self) -> Iterator[bytes]:
         raise NotImplementedError
 
+    _step: int
+    _base_step: int
+
+    def limit(self, remaining: int) -> None:
+        """Ask the decompressor for at most `remaining` bytes per call (never above its step)."""
+        self._step = max(1, min(self._base_step, remaining))
+
 
 class _ZlibStage(_Stage):
     """gzip (several members allowed) or deflate (zlib-wrapped or raw, told apart by header)."""
 
     def __init__(self, coding: str, step: int) -> None:
         self._gzip = coding in {"gzip", "x-gzip"}
-        self._step = step
+        self._step = self._base_step = step
         self._inflater: zlib._Decompress | None = None
         self._head = b""  # bytes held until the wrapper is known (deflate) or a member starts
         self._done = False  # end of the last member seen; anything after it is ignored
@@ -111,7 +118,7 @@ class _ZlibStage(_Stage):
 
 class _BrotliStage(_Stage):
     def __init__(self, step: int) -> None:
-        self._step = step
+        self._step = self._base_step = step
         self._decoder = brotli.Decompressor()
 
     def _process(self, data: bytes) -> bytes:
@@ -164,7 +171,14 @@ class BodyDecoder:
         self.decoded_bytes = 0  # bytes out of the last stage so far
 
     def _push(self, index: int, chunks: Iterator[bytes], out: list[bytes]) -> None:
-        for chunk in chunks:
+        stage = self._stages[index]
+        while True:
+            # One byte past the cap is enough to know the cap is exceeded: the decoder never
+            # produces more than that, so "decoded bytes" stays within cap + 1.
+            stage.limit(self._max_output - self._produced[index] + 1)
+            chunk = next(chunks, None)
+            if chunk is None:
+                return
             self._produced[index] += len(chunk)
             if self._produced[index] > self._max_output:
                 if index == len(self._stages) - 1:
