@@ -34,7 +34,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from extractors.archive import WarcArchive
+from extractors.archive import ArchiveLocation, WarcArchive
 from extractors.discovery import (
     Discovered,
     DiscoveryResult,
@@ -144,6 +144,16 @@ def _listing_row(source: Source, result: FetchResult, run_id: str) -> dict[str, 
         "etag": result.etag, "last_modified": result.last_modified,
         "fetched_at": result.fetched_at, "recorded_at": now,
     }  # fmt: skip
+
+
+def _provenance(source: Source, location: ArchiveLocation, result: FetchResult) -> Provenance:
+    """Where a live item's bytes are: its record in the archive (WARC dates are whole seconds)."""
+    return Provenance(
+        source=source.name, origin="live",
+        locator=f"live:{location.path.name}:{location.offset}",
+        warc_file=location.path.name, warc_offset=location.offset,
+        fetched_at=result.fetched_at.replace(microsecond=0),
+    )  # fmt: skip
 
 
 class LiveRun:
@@ -330,12 +340,7 @@ class LiveRun:
             result.raw_headers, result.body, result.fetched_at,
             request_headers=result.request_headers, source=source.name,
         )  # fmt: skip
-        provenance = Provenance(
-            source=source.name, origin="live",
-            locator=f"live:{location.path.name}:{location.offset}",
-            warc_file=location.path.name, warc_offset=location.offset,
-            fetched_at=result.fetched_at.replace(microsecond=0),
-        )  # fmt: skip
+        provenance = _provenance(source, location, result)
         page = RawPage(
             url=url, body=result.body, provenance=provenance,
             content_type=result.content_type, http_status=result.status,
@@ -360,12 +365,7 @@ class LiveRun:
         location = archive.write_failure(
             result.url, kind, result.error_message or kind, result.fetched_at, source=source.name
         )
-        provenance = Provenance(
-            source=source.name, origin="live",
-            locator=f"live:{location.path.name}:{location.offset}",
-            warc_file=location.path.name, warc_offset=location.offset,
-            fetched_at=result.fetched_at.replace(microsecond=0),
-        )  # fmt: skip
+        provenance = _provenance(source, location, result)
         error = AcquisitionError(
             provenance=provenance, error_kind=kind,
             message=(result.error_message or kind)[:2000], url=result.url,
