@@ -290,7 +290,7 @@ class Ingestor:
         judgements = {doc_id: a.classification for doc_id, a in analyses.items()}
         incoming = [
             Incoming(
-                c.doc_id, c.canonical, c.text_hash, analyses[c.doc_id].signature,
+                c.doc_id, analyses[c.doc_id].signature,
                 day_of(c.row, now), c.row["lang"] if isinstance(c.row["lang"], str) else None,
                 {e.entity_id: e.mentions for e in judgements[c.doc_id].entities},
                 bool(c.row["is_seed"]),

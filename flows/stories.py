@@ -78,11 +78,9 @@ class Verdict:
 
 @dataclass(slots=True)
 class Incoming:
-    """A document to place: identity keys, signature, day and entity counts."""
+    """A document to place: its id, signature, day, language and entity counts."""
 
     doc_id: str
-    canonical: str
-    text_hash: str
     signature: Signature
     day: date
     lang: str | None
