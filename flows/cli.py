@@ -423,6 +423,9 @@ def reclassify(since: datetime | None, as_json: bool) -> None:
 # ---------------------------------------------------------------- sql / status
 
 
+FORMATS = ["table", "csv", "json", "markdown"]
+
+
 def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     if fmt == "json":
         for row in rows:
@@ -437,6 +440,16 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
         writer = csv.writer(sys.stdout)
         writer.writerow(columns)
         writer.writerows(rows)
+    elif fmt == "markdown":
+
+        def cell(value: Any) -> str:
+            text = "" if value is None else str(_jsonable(value))
+            return text.replace("|", "\\|").replace("\n", " ")
+
+        click.echo("| " + " | ".join(columns) + " |")
+        click.echo("|" + "---|" * len(columns))
+        for row in rows:
+            click.echo("| " + " | ".join(cell(v) for v in row) + " |")
     else:
         table = Table(header_style="bold")
         for column in columns:
@@ -452,7 +465,7 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["table", "csv", "json"]),
+    type=click.Choice(FORMATS),
     default="table",
     show_default=True,
 )
