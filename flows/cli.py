@@ -487,6 +487,55 @@ def sql(query: str, fmt: str) -> None:
 
 
 @main.command()
+@click.argument("name", required=False)
+@click.option(
+    "--param", "params", multiple=True, metavar="KEY=VALUE", help="A query parameter (repeatable)."
+)
+@click.option("--list", "list_only", is_flag=True, help="List the named queries and parameters.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) -> None:
+    """Run a named trend query (warehouse/queries/*.sql) with bound parameters.
+
+    \b
+    Examples:
+        crwatch query --list
+        crwatch query weekly_reports_stories --param since=2026-01-01
+        crwatch query entity_movers --param week=2026-11-16 --format markdown
+    """
+    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.queries import get_query, list_queries, run_query
+
+    if list_only or name is None:
+        for named in list_queries():
+            out.print(f"[bold]{named.name}[/bold]  {named.description}")
+            for p in named.params:
+                default = f" = {p.default}" if p.default is not None else ""
+                out.print(f"    --param {p.name}=<{p.type}>{default}  {p.help}")
+        if name is None and not list_only:
+            raise click.UsageError("give a query NAME (see the list above)")
+        return
+    given: dict[str, str] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"--param expects KEY=VALUE, got {item!r}")
+        given[key.strip()] = value
+    settings = _settings()
+    try:
+        get_query(name)
+        columns, rows = run_query(
+            Warehouse(settings.warehouse, settings.lock_wait_seconds), name, given
+        )
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from exc
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit(columns, rows, fmt)
+
+
+@main.command()
 def status() -> None:
     """Show where the data lives, what the warehouse holds, and the last runs.
 

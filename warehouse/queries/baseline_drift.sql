@@ -1,0 +1,51 @@
+-- name: baseline_drift
+-- description: Topic, stance and entity shares of relevant non-seed documents in a window versus the seed baseline profile (relevant seed documents), with the difference and whether it moved.
+-- param: since DATE (first day of the window; default: 28 days ago)
+-- param: until DATE (first day after the window; default: tomorrow)
+-- param: threshold DOUBLE = 0.1 (|diff| at or above this is 'up' / 'down', else 'same')
+-- A share is the fraction of the set's relevant documents that carry the topic / stance /
+-- entity (documents, not mentions), so window and baseline compare even when sizes differ.
+WITH bounds AS (
+    SELECT coalesce($since::DATE, current_date - 28) AS since,
+           coalesce($until::DATE, current_date + 1) AS until
+), rel AS (
+    SELECT d.doc_id, c.classifier_version, c.topics, c.stance,
+           CASE WHEN d.is_seed THEN 'baseline' ELSE 'window' END AS side
+    FROM documents d JOIN latest_classifications c USING (doc_id) CROSS JOIN bounds b
+    WHERE c.relevance_level IN ('core', 'related')
+      AND (d.is_seed OR (coalesce(d.published_at, d.first_seen_at)::DATE >= b.since
+                         AND coalesce(d.published_at, d.first_seen_at)::DATE < b.until))
+), totals AS (
+    SELECT count(*) FILTER (WHERE side = 'window') AS window_total,
+           count(*) FILTER (WHERE side = 'baseline') AS baseline_total
+    FROM rel
+), features AS (
+    SELECT DISTINCT side, doc_id, 'topic' AS dimension, unnest(topics) AS value FROM rel
+    UNION ALL
+    SELECT side, doc_id, 'stance', coalesce(stance, 'unknown') FROM rel
+    UNION ALL
+    SELECT DISTINCT r.side, r.doc_id, 'entity', e.entity_id
+    FROM rel r JOIN latest_document_entities e USING (doc_id)
+), counts AS (
+    SELECT dimension, value,
+           count(DISTINCT doc_id) FILTER (WHERE side = 'window') AS window_documents,
+           count(DISTINCT doc_id) FILTER (WHERE side = 'baseline') AS baseline_documents
+    FROM features GROUP BY dimension, value
+), shares AS (
+    SELECT c.*, t.window_total, t.baseline_total,
+           CASE WHEN t.window_total > 0 THEN c.window_documents / t.window_total ELSE 0 END
+               AS window_share,
+           CASE WHEN t.baseline_total > 0 THEN c.baseline_documents / t.baseline_total ELSE 0 END
+               AS baseline_share
+    FROM counts c CROSS JOIN totals t
+)
+SELECT dimension, value, window_documents, window_total, baseline_documents, baseline_total,
+       round(window_share, 4) AS window_share,
+       round(baseline_share, 4) AS baseline_share,
+       round(window_share - baseline_share, 4) AS diff,
+       CASE WHEN round(window_share - baseline_share, 9) >= coalesce($threshold::DOUBLE, 0.1) THEN 'up'
+            WHEN round(baseline_share - window_share, 9) >= coalesce($threshold::DOUBLE, 0.1) THEN 'down'
+            ELSE 'same' END AS moved
+FROM shares
+ORDER BY CASE dimension WHEN 'topic' THEN 1 WHEN 'stance' THEN 2 ELSE 3 END,
+         abs(window_share - baseline_share) DESC, value;
