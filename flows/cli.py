@@ -536,6 +536,68 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
 
 
 @main.command()
+@click.argument("text", required=False)
+@click.option("--lang", default=None, help="Only documents in this language (zh, ru, en, ...).")
+@click.option("--limit", default=20, show_default=True, help="At most this many results.")
+@click.option("--refresh", is_flag=True, help="Rebuild the search index first (ingest does it).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: str) -> None:
+    """Full-text search over titles and texts (DuckDB FTS, BM25; Chinese by character).
+
+    \b
+    Examples:
+        crwatch search "Power of Siberia"
+        crwatch search 普京 --lang zh --limit 5
+        crwatch search Лавров --format json
+    """
+    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.search import refresh_index
+    from warehouse.search import search as run_search
+
+    if text is None and not refresh:
+        raise click.UsageError("give the TEXT to search for (or --refresh)")
+    settings = _settings()
+    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    try:
+        if refresh:
+            stats = refresh_index(warehouse)
+            console.print(f"search index: {stats['documents']} documents, {stats['seconds']:.1f} s")
+        if text is not None:
+            columns, rows = run_search(warehouse, text, lang=lang, limit=limit)
+            _emit(columns, rows, fmt)
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option(
+    "--parquet",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write one Parquet file per table and main view into.",
+)
+def export(out_dir: Path) -> None:
+    """Export the warehouse to Parquet (tables, relevant_documents, stories, ...).
+
+    \b
+    Example:
+        crwatch export --parquet exports/2026-12-01
+    """
+    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.export import export_parquet
+
+    settings = _settings()
+    try:
+        paths = export_parquet(Warehouse(settings.warehouse, settings.lock_wait_seconds), out_dir)
+    except WarehouseError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in paths:
+        out.print(str(path))
+    console.print(f"{len(paths)} file(s) in {out_dir}")
+
+
+@main.command()
 def status() -> None:
     """Show where the data lives, what the warehouse holds, and the last runs.
 

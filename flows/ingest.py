@@ -33,8 +33,9 @@ from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.settings import Settings, load_settings
 from flows.stories import StoryIndex
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import finish_run, start_run
+from warehouse.search import refresh_index
 
 # file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
 _ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
@@ -215,9 +216,21 @@ def run_ingest(
         total.seconds = time.perf_counter() - started
         finish_run(warehouse, run_id, "failed", total.counts(), total.seconds, repr(exc)[:2000])
         raise
+    if total.docs_new or total.docs_duplicate or total.docs_changed:
+        _refresh_search_index(warehouse)
     total.seconds = time.perf_counter() - started
     finish_run(warehouse, run_id, "completed", total.counts(), total.seconds)
     return total
+
+
+def _refresh_search_index(warehouse: Warehouse) -> None:
+    """Rebuild the full-text index after documents arrived; a failure is logged, not fatal."""
+    try:
+        stats = refresh_index(warehouse)
+    except WarehouseError as exc:
+        _logger().error("search index not refreshed: %s", exc)
+        return
+    _logger().info("search index: %d documents in %.1f s", stats["documents"], stats["seconds"])
 
 
 def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:

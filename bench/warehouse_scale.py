@@ -1,0 +1,251 @@
+"""Warehouse at scale: generate N realistic documents, then time the views, the saved queries
+and full-text search against a bare scan.
+
+    .venv/bin/python bench/warehouse_scale.py --docs 50000
+    .venv/bin/python bench/warehouse_scale.py            # 1,000,000 documents (~10+ GB temp)
+
+Texts are recombined from real sentences (../shared/corpus/news: CCTV stories in Chinese,
+Russian Telegram posts, English headlines), ~2–3 KB each, generated inside DuckDB from a small
+sentence pool (hash-indexed picks), so a million documents take minutes, not hours. Dates span
+four years; ~30% of documents belong to multi-report stories; every document has a
+classification (levels/topics/stance) and a few entity mentions, and one `fetches` row.
+
+Each query in warehouse/queries/*.sql (if the folder exists; `-- param: name TYPE = default`
+headers give the bound defaults) and the views stories, relevant_stories, reports_by_day are
+timed (median of 3) as a ratio to `SELECT lang, count(*) FROM documents GROUP BY lang`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from warehouse.db import Warehouse  # noqa: E402
+from warehouse.queries import bind, list_queries  # noqa: E402
+from warehouse.search import refresh_index, search  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "news"
+CHUNK = 100_000
+TOPICS = ["energy", "trade", "security", "diplomacy", "finance", "technology", "culture", "arctic"]
+ENTITIES = ["xi_jinping", "putin", "lavrov", "wang_yi", "sco", "brics", "moscow", "beijing",
+            "gazprom", "cnpc", "power_of_siberia_2", "belt_and_road"]  # fmt: skip
+SEARCHES = ["Putin", "Путин", "普京", "energy trade", "Пекин", "北京", "pipeline", "China Russia",
+            "习近平", "санкции"]  # fmt: skip
+
+
+def _sentences(text: str, lang: str) -> list[str]:
+    text = re.sub(r"<!--.*?-->|\*\*|https?://\S+", " ", text)
+    parts = re.split(r"(?<=[。！？])" if lang == "zh" else r"(?<=[.!?])\s+", text)
+    return [" ".join(p.split()) for p in parts if 15 <= len(p.strip()) <= 400]
+
+
+def load_pool(per_lang: int = 4000) -> dict[str, tuple[list[str], list[str]]]:
+    """(sentences, titles) per language from the shared corpus."""
+    pool: dict[str, tuple[list[str], list[str]]] = {"zh": ([], []), "ru": ([], []), "en": ([], [])}
+    with gzip.open(CORPUS / "cctv_zh" / "stories.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            pool["zh"][1].append(row.get("title") or "")
+            pool["zh"][0].extend(_sentences(row.get("text") or "", "zh"))
+            if len(pool["zh"][0]) >= per_lang and len(pool["zh"][1]) >= per_lang // 4:
+                break
+    with gzip.open(CORPUS / "ru_telegram" / "posts.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            sents = _sentences(json.loads(line).get("text") or "", "ru")
+            if sents:
+                pool["ru"][1].append(sents[0][:90])
+                pool["ru"][0].extend(sents)
+            if len(pool["ru"][0]) >= per_lang:
+                break
+    with gzip.open(CORPUS / "en_headlines" / "headlines.jsonl.gz", "rt", encoding="utf-8") as fh:
+        for line in fh:
+            title = (json.loads(line).get("title") or "").strip()
+            if len(title) > 20:
+                pool["en"][1].append(title)
+                pool["en"][0].append(title.rstrip(".") + ".")
+            if len(pool["en"][0]) >= per_lang:
+                break
+    return {k: ([s for s in v[0] if s][:per_lang], [t for t in v[1] if t]) for k, v in pool.items()}
+
+
+def generate(path: Path, docs: int) -> float:
+    """Create a migrated warehouse at `path` with `docs` documents; return seconds taken."""
+    started = time.perf_counter()
+    Warehouse(path).migrate()
+    pool = load_pool()
+    con = duckdb.connect(str(path))
+    con.execute(f"SET threads TO {os.cpu_count() or 1}")
+    con.execute(
+        "CREATE TEMP TABLE pools AS SELECT * FROM (VALUES "
+        "(0, 'en', $en_s, $en_t), (1, 'ru', $ru_s, $ru_t), (2, 'zh', $zh_s, $zh_t)) "
+        "p(k, lang, sents, titles)",
+        {f"{lang}_{x}": pool[lang][i] for lang in pool for i, x in enumerate("st")},
+    )
+    # Sentences per text so that texts average ~2.5 KB (UTF-8 bytes) in every language.
+    con.execute(
+        "CREATE TEMP TABLE pools2 AS SELECT *, greatest(3, round(2500 / "
+        "(SELECT avg(strlen(s)) FROM unnest(sents) u(s)))::INTEGER) AS per_text FROM pools"
+    )
+    con.execute("CREATE TEMP MACRO pick(h, n) AS (1 + (h % n))::BIGINT")
+    start = "TIMESTAMPTZ '2022-01-01 00:00:00+00'"
+    for lo in range(0, docs, CHUNK):
+        hi = min(docs, lo + CHUNK)
+        con.execute("BEGIN")
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE gen AS
+            SELECT i, 'd' || i AS doc_id, p.lang,
+                   p.titles[pick(hash(i, 't'), len(p.titles))] AS title,
+                   list_transform(range(p.per_text - 2 + (hash(i, 'n') % 5)::INTEGER),
+                       x -> p.sents[pick(hash(i, x), len(p.sents))]) AS parts,
+                   {start} + to_seconds((hash(i, 'd') % (4 * 365 * 86400))::BIGINT) AS published_at,
+                   CASE WHEN hash(i, 's') % 10 < 3 THEN 'd' || (i - i % 4) ELSE 'd' || i END
+                       AS story_id,
+                   hash(i, 'c') % 100 AS c
+            FROM range({lo}, {hi}) t(i) JOIN pools2 p ON p.k = i % 3
+            """
+        )
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE gen AS SELECT * EXCLUDE (parts), CASE WHEN lang = 'zh' "
+            "THEN array_to_string(parts, '') ELSE array_to_string(parts, ' ') END AS text FROM gen"
+        )
+        con.execute(
+            """
+            INSERT INTO documents (doc_id, canonical_url, url, source, origin, title, text,
+                text_chars, lang, lang_confidence, published_at, date_source, sitename,
+                first_seen_at, content_hash, extractor_version, story_id, run_id)
+            SELECT doc_id, 'https://site' || (i % 40) || '.example/' || doc_id,
+                   'https://site' || (i % 40) || '.example/' || doc_id, 'bench',
+                   'warc', title, text, length(text), lang, 0.99, published_at, 'page',
+                   'site' || (i % 40), published_at + INTERVAL 2 HOUR, md5(text), 'bench-1',
+                   story_id, 'bench'
+            FROM gen
+            """
+        )
+        con.execute(
+            """
+            INSERT INTO classifications (doc_id, classifier_version, relevance_level,
+                relevance_score, topics, stance, stance_score, evidence, classified_at,
+                stance_evidence)
+            SELECT doc_id, 'bench-1',
+                   CASE WHEN c < 5 THEN 'core' WHEN c < 15 THEN 'related'
+                        WHEN c < 35 THEN 'passing' ELSE 'none' END,
+                   (100 - c) / 100.0,
+                   CASE WHEN c < 35 THEN [$topics[pick(hash(i, 'a'), 8)],
+                                          $topics[pick(hash(i, 'b'), 8)]] ELSE [] END,
+                   ['positive', 'neutral', 'negative', 'mixed'][pick(hash(i, 'st'), 4)],
+                   (hash(i, 'ss') % 200) / 100.0 - 1,
+                   [left(text, 120)], published_at + INTERVAL 3 HOUR, [left(text, 80)]
+            FROM gen
+            """,
+            {"topics": TOPICS},
+        )
+        con.execute(
+            """
+            INSERT INTO document_entities (doc_id, classifier_version, entity_id, kind, mentions)
+            SELECT DISTINCT ON (doc_id, e)
+                   doc_id, 'bench-1', e, 'person', (1 + hash(i, e) % 5)::INTEGER
+            FROM (SELECT doc_id, i, $ents[pick(hash(i, x), len($ents))] AS e
+                  FROM gen, range((hash(i, 'e') % 4)::INTEGER) r(x))
+            """,
+            {"ents": ENTITIES},
+        )
+        con.execute(
+            """
+            INSERT INTO fetches (fetch_id, run_id, source, origin, locator, url, http_status,
+                bytes, outcome, doc_id, fetched_at, recorded_at)
+            SELECT 'f' || i, 'bench', 'bench', 'warc', 'bench:' || i, 'u' || i, 200,
+                   strlen(text) * 3, 'new', doc_id, published_at, published_at FROM gen
+            """
+        )
+        con.execute("COMMIT")
+        print(f"  generated {hi:,} / {docs:,} documents ({time.perf_counter() - started:.0f} s)",
+              flush=True)  # fmt: skip
+    con.execute("DROP TABLE IF EXISTS gen")
+    con.execute("CHECKPOINT")
+    con.close()
+    return time.perf_counter() - started
+
+
+def _time(
+    con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object] | None = None, n: int = 3
+) -> tuple[float, int]:
+    times: list[float] = []
+    rows = 0
+    for _ in range(n):
+        started = time.perf_counter()
+        rows = len(con.execute(sql, params or {}).fetchall())
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), rows
+
+
+def run(docs: int, path: Path, keep: bool, skip_fts: bool) -> None:
+    print(f"generating {docs:,} documents into {path}")
+    gen_seconds = generate(path, docs)
+    size_mb = path.stat().st_size / 1e6
+    print(f"generated in {gen_seconds:.1f} s; file {size_mb:,.0f} MB")
+    con = duckdb.connect(str(path), read_only=True)
+    base, _ = _time(con, "SELECT lang, count(*) FROM documents GROUP BY lang")
+    results = [("baseline: lang count scan", base, 1.0, 3, "")]
+    for view in ["stories", "relevant_stories", "reports_by_day"]:
+        seconds, rows = _time(con, f"SELECT * FROM {view}")
+        results.append((f"view {view}", seconds, seconds / base, rows, ""))
+    # The named queries with their declared defaults, bound exactly as `crwatch query` binds them.
+    for named in list_queries():
+        try:
+            seconds, rows = _time(con, named.sql, bind(named, {}))
+            results.append((f"query {named.name}", seconds, seconds / base, rows, ""))
+        except duckdb.Error as exc:
+            results.append((f"query {named.name}", float("nan"), float("nan"), 0,
+                            str(exc).splitlines()[0][:60]))  # fmt: skip
+    con.close()
+    if not skip_fts:
+        wh = Warehouse(path)
+        stats = refresh_index(wh)
+        results.append(("FTS index build", stats["seconds"], stats["seconds"] / base, docs, ""))
+        latencies = []
+        hits = 0
+        for text in SEARCHES:
+            started = time.perf_counter()
+            hits += len(search(wh, text, limit=20)[1])
+            latencies.append(time.perf_counter() - started)
+        med = statistics.median(latencies)
+        results.append((f"FTS search (median of {len(SEARCHES)})", med, med / base, hits, ""))
+    print(f"\n{docs:,} documents, {size_mb:,.0f} MB before the FTS index, "
+          f"{path.stat().st_size / 1e6:,.0f} MB after\n")  # fmt: skip
+    print(f"{'what':<38} {'seconds':>9} {'x scan':>8} {'rows':>9}  note")
+    for name, seconds, ratio, rows, note in results:
+        print(f"{name:<38} {seconds:>9.3f} {ratio:>8.1f} {rows:>9,}  {note}")
+    if not keep:
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, help="DuckDB file to create (default: a temp file)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated file")
+    parser.add_argument("--no-fts", action="store_true", help="skip the FTS build and search")
+    args = parser.parse_args()
+    path = args.db or Path(tempfile.mkdtemp(prefix="crwatch-scale-")) / "scale.duckdb"
+    if path.exists():
+        sys.exit(f"{path} exists: the benchmark needs a fresh file")
+    run(args.docs, path, args.keep, args.no_fts)
+
+
+if __name__ == "__main__":
+    main()
