@@ -22,7 +22,7 @@ from typing import Any
 from extractors.entities import ENTITIES_VERSION, EntityCount, extract_entities
 from extractors.relevance import RELEVANCE_VERSION, judge_relevance
 from extractors.stance import STANCE_VERSION, judge_stance
-from extractors.topics import TOPICS_VERSION, assign_topics
+from extractors.topics import TOPICS_VERSION, assign_topics, focus
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 VOCABULARIES = ("taxonomy.toml", "topics.toml", "entities.toml")
@@ -73,12 +73,14 @@ def classify(title: str | None, text: str, lang: str | None) -> Classification:
         return Classification(
             relevance.level, relevance.score, relevance.evidence, (), None, None, (), entities
         )
-    stance = judge_stance(title, text, lang)
+    # Topics and stance read the same focus of the text: analyse it once for both.
+    f = focus(title, text, lang)
+    stance = judge_stance(title, text, lang, f)
     return Classification(
         level=relevance.level,
         score=relevance.score,
         evidence=relevance.evidence,
-        topics=assign_topics(title, text, lang),
+        topics=assign_topics(title, text, lang, f),
         stance=stance.stance,
         stance_score=stance.score,
         stance_evidence=stance.evidence,

@@ -57,9 +57,14 @@ def _evidence(f: Focus, matcher: Matcher | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def judge_stance(title: str | None, text: str, lang: str | None) -> StanceJudgement:
-    """Judge how a document frames China–Russia relations (neutral when it is not about them)."""
-    f = focus(title, text, lang)
+def judge_stance(
+    title: str | None, text: str, lang: str | None, f: Focus | None = None
+) -> StanceJudgement:
+    """Judge how a document frames China–Russia relations (neutral when it is not about them).
+
+    `f` is the document's `focus()` when the caller already has it (it analyses the text).
+    """
+    f = f if f is not None else focus(title, text, lang)
     if not f.relevant:
         return StanceJudgement(_NEUTRAL, 0.0, ())
     matchers = load_cues().languages[f.lang].stance

@@ -204,9 +204,14 @@ def weighted_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, floa
     return scores
 
 
-def assign_topics(title: str | None, text: str, lang: str | None) -> tuple[str, ...]:
-    """Topics of a China–Russia document, sorted; empty when it is not relevant."""
-    f = focus(title, text, lang)
+def assign_topics(
+    title: str | None, text: str, lang: str | None, f: Focus | None = None
+) -> tuple[str, ...]:
+    """Topics of a China–Russia document, sorted; empty when it is not relevant.
+
+    `f` is the document's `focus()` when the caller already has it (it analyses the text).
+    """
+    f = f if f is not None else focus(title, text, lang)
     if not f.relevant:
         return ()
     rules = load_cues().languages[f.lang]
