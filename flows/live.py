@@ -32,8 +32,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from extractors.archive import ArchiveLocation, WarcArchive
 from extractors.discovery import (
     Discovered,
@@ -49,7 +47,7 @@ from extractors.records import AcquisitionError, Provenance, RawPage
 from extractors.sources import Source
 from flows.settings import Settings
 from warehouse.db import Warehouse
-from warehouse.load import Batch, write_batch
+from warehouse.load import Batch, listing_validators, stored_canonicals, write_batch
 
 _SITEMAP_CHILDREN = 3  # newest child sitemaps fetched from a sitemap index
 _QUEUE_DEPTH = 64  # fetched pages held between the fetcher thread and the pipeline
@@ -86,39 +84,6 @@ def policy_for(settings: Settings) -> FetchPolicy:
         max_bytes=settings.fetch_max_bytes,
         allow_hosts=settings.allow_hosts,
     )
-
-
-def _validators(warehouse: Warehouse, urls: list[str]) -> dict[str, tuple[str | None, str | None]]:
-    """ETag and Last-Modified last seen for these listing URLs."""
-    if not urls:
-        return {}
-    # A read-write connection, like the pipeline's: one process cannot mix the two modes.
-    with warehouse.writer() as con:
-        con.register("_crwatch_listing", pa.table({"url": pa.array(urls, type=pa.string())}))
-        try:
-            rows = con.execute(
-                "SELECT url, arg_max(etag, recorded_at), arg_max(last_modified, recorded_at)"
-                " FROM fetches WHERE outcome IN ('listing', 'unchanged')"
-                " AND url IN (SELECT url FROM _crwatch_listing) GROUP BY url"
-            ).fetchall()
-        finally:
-            con.unregister("_crwatch_listing")
-    return {url: (etag, modified) for url, etag, modified in rows}
-
-
-def _stored(warehouse: Warehouse, canonicals: list[str]) -> set[str]:
-    if not canonicals:
-        return set()
-    with warehouse.writer() as con:
-        con.register("_crwatch_known", pa.table({"url": pa.array(canonicals, type=pa.string())}))
-        try:
-            rows = con.execute(
-                "SELECT canonical_url FROM documents"
-                " WHERE canonical_url IN (SELECT url FROM _crwatch_known)"
-            ).fetchall()
-        finally:
-            con.unregister("_crwatch_known")
-    return {row[0] for row in rows}
 
 
 def _discover(source: Source, result: FetchResult) -> DiscoveryResult:
@@ -253,7 +218,9 @@ class LiveRun:
         archive: WarcArchive,
     ) -> dict[str, list[Discovered]]:
         by_url = {url: s for s in self.sources for url in s.addresses}
-        validators = _validators(self.warehouse, list(by_url))
+        # Read-write connections, like the pipeline's: one process cannot mix the two modes.
+        with self.warehouse.writer() as con:
+            validators = listing_validators(con, by_url)
         found: dict[str, list[Discovered]] = {s.name: [] for s in self.sources}
         rows: list[dict[str, object]] = []
         pending = [(url, *validators.get(url, (None, None))) for url in by_url]
@@ -298,7 +265,10 @@ class LiveRun:
     ) -> None:
         chosen: dict[str, Source] = {}
         names = {s.name: s for s in self.sources}
-        stored = _stored(self.warehouse, [d.canonical for items in found.values() for d in items])
+        with self.warehouse.writer() as con:
+            stored = stored_canonicals(
+                con, (d.canonical for items in found.values() for d in items)
+            )
         for name, items in found.items():
             source = names[name]
             health = self.health[name]

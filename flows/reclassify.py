@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pyarrow as pa
-
 from extractors.classify import Classification, classifier_version
 from flows.pipeline import classify, judgement_rows, sync_entity_catalogue
 from warehouse.db import Warehouse
-from warehouse.load import Batch, forget_judgements, write_batch
+from warehouse.load import Batch, forget_judgements, keys_table, write_batch
 from warehouse.runs import finish_run, start_run
 
 _MAX_EXAMPLES = 20
@@ -81,31 +79,27 @@ def _load_batch(
     warehouse: Warehouse, doc_ids: list[str]
 ) -> tuple[list[dict[str, object]], dict[str, _Previous]]:
     """The batch's documents and their newest judgement so far."""
-    with warehouse.reader() as con:
-        con.register("_crwatch_ids", pa.table({"doc_id": pa.array(doc_ids, type=pa.string())}))
-        try:
-            docs = [
-                {"doc_id": r[0], "title": r[1], "text": r[2], "lang": r[3]}
-                for r in con.execute(
-                    "SELECT doc_id, title, text, lang FROM documents"
-                    " WHERE doc_id IN (SELECT doc_id FROM _crwatch_ids) ORDER BY doc_id"
-                ).fetchall()
-            ]
-            previous = {
-                r[0]: _Previous(r[1], tuple(r[2] or ()), r[3], frozenset(r[4] or ()))
-                for r in con.execute(
-                    """
+    with warehouse.reader() as con, keys_table(con, "_crwatch_ids", doc_ids):
+        docs = [
+            {"doc_id": r[0], "title": r[1], "text": r[2], "lang": r[3]}
+            for r in con.execute(
+                "SELECT doc_id, title, text, lang FROM documents"
+                " WHERE doc_id IN (SELECT key FROM _crwatch_ids) ORDER BY doc_id"
+            ).fetchall()
+        ]
+        previous = {
+            r[0]: _Previous(r[1], tuple(r[2] or ()), r[3], frozenset(r[4] or ()))
+            for r in con.execute(
+                """
                     SELECT c.doc_id, c.relevance_level, c.topics, c.stance,
                            (SELECT list(e.entity_id) FROM document_entities e
                              WHERE e.doc_id = c.doc_id
                                AND e.classifier_version = c.classifier_version)
                     FROM latest_classifications c
-                    WHERE c.doc_id IN (SELECT doc_id FROM _crwatch_ids)
+                    WHERE c.doc_id IN (SELECT key FROM _crwatch_ids)
                     """
-                ).fetchall()
-            }
-        finally:
-            con.unregister("_crwatch_ids")
+            ).fetchall()
+        }
     return docs, previous
 
 

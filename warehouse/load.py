@@ -6,7 +6,8 @@ inside the caller's transaction, so a batch lands whole or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -135,13 +136,18 @@ def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _register_keys(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[str]) -> None:
-    """Expose a set of strings to SQL as a one-column table `name(key)`.
+@contextmanager
+def keys_table(con: duckdb.DuckDBPyConnection, name: str, values: Iterable[str]) -> Iterator[None]:
+    """Expose a set of strings to SQL as a one-column table `name(key)` while in the block.
 
     Faster than a list parameter: duckdb probes for pandas on every list parameter, and a
     failed import walks the whole sys.path each time.
     """
     con.register(name, pa.table({"key": pa.array(sorted(set(values)), type=_STR)}))
+    try:
+        yield
+    finally:
+        con.unregister(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +170,10 @@ def stored_identities(
     The second map lists (doc_id, day, is_seed) per hash, earliest first; the day is the
     publication day, else the day first seen.
     """
-    _register_keys(con, "_crwatch_urls", canonical_urls)
-    _register_keys(con, "_crwatch_hashes", hashes)
-    try:
+    with (
+        keys_table(con, "_crwatch_urls", canonical_urls),
+        keys_table(con, "_crwatch_hashes", hashes),
+    ):
         by_url = {
             row[0]: StoredDoc(*row[1:])
             for row in con.execute(
@@ -182,9 +189,6 @@ def stored_identities(
             " ORDER BY first_seen_at, doc_id"
         ).fetchall():
             by_hash.setdefault(text_hash, []).append((doc_id, day, is_seed))
-    finally:
-        con.unregister("_crwatch_urls")
-        con.unregister("_crwatch_hashes")
     return by_url, by_hash
 
 
@@ -216,16 +220,13 @@ def forget_judgements(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str], ve
     Used by reclassify before it writes the new judgement under the same version, so a re-run
     replaces rows instead of keeping stale ones (`write_batch` never overwrites).
     """
-    _register_keys(con, "_crwatch_rejudged", doc_ids)
-    try:
+    with keys_table(con, "_crwatch_rejudged", doc_ids):
         for table in ("classifications", "document_entities"):
             con.execute(
                 f"DELETE FROM {table} WHERE classifier_version = ?"
                 " AND doc_id IN (SELECT key FROM _crwatch_rejudged)",
                 [version],
             )
-    finally:
-        con.unregister("_crwatch_rejudged")
 
 
 def sync_entities(
@@ -246,6 +247,29 @@ def sync_entities(
         con.execute("INSERT OR REPLACE INTO entities BY NAME SELECT * FROM _crwatch_entities")
     finally:
         con.unregister("_crwatch_entities")
+
+
+def stored_canonicals(con: duckdb.DuckDBPyConnection, canonical_urls: Iterable[str]) -> set[str]:
+    """Which of these canonical URLs the warehouse already holds as documents."""
+    with keys_table(con, "_crwatch_known", canonical_urls):
+        rows = con.execute(
+            "SELECT canonical_url FROM documents"
+            " WHERE canonical_url IN (SELECT key FROM _crwatch_known)"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def listing_validators(
+    con: duckdb.DuckDBPyConnection, urls: Iterable[str]
+) -> dict[str, tuple[str | None, str | None]]:
+    """The ETag and Last-Modified last recorded for these feed/sitemap URLs."""
+    with keys_table(con, "_crwatch_listing", urls):
+        rows = con.execute(
+            "SELECT url, arg_max(etag, recorded_at), arg_max(last_modified, recorded_at)"
+            " FROM fetches WHERE outcome IN ('listing', 'unchanged')"
+            " AND url IN (SELECT key FROM _crwatch_listing) GROUP BY url"
+        ).fetchall()
+    return {url: (etag, modified) for url, etag, modified in rows}
 
 
 def upsert_source(
