@@ -51,6 +51,25 @@ class Settings:
     allow_hosts: tuple[str, ...] = ()
     max_items_per_source: int = 200
     live_budget_seconds: float = 600.0
+    # Digest delivery (the password is never a setting: CRWATCH_SMTP_PASSWORD or a Secret block).
+    smtp_host: str = ""
+    smtp_port: int = 0
+    smtp_security: str = "starttls"
+    smtp_user: str = ""
+    smtp_password_block: str = ""
+    smtp_timeout_seconds: float = 30.0
+    digest_from: str = "crwatch@localhost"
+    digest_to: tuple[str, ...] = ()
+    digest_top_stories: int = 10
+    # Schedules (`crwatch serve`) and the orchestration around runs.
+    timezone: str = "UTC"
+    ingest_interval_minutes: int = 30
+    digest_cron: str = "0 7 * * 1"
+    prefect_port: int = 4200
+    runner: str = "threads"
+    dask_address: str = ""
+    dask_workers: int = 2
+    archive_retention_days: int = 0
 
     @property
     def worker_count(self) -> int:
@@ -122,7 +141,28 @@ _TYPES = {
     "allow_hosts": tuple[str, ...],
     "max_items_per_source": int,
     "live_budget_seconds": float,
+    "smtp_host": str,
+    "smtp_port": int,
+    "smtp_security": str,
+    "smtp_user": str,
+    "smtp_password_block": str,
+    "smtp_timeout_seconds": float,
+    "digest_from": str,
+    "digest_to": tuple[str, ...],
+    "digest_top_stories": int,
+    "timezone": str,
+    "ingest_interval_minutes": int,
+    "digest_cron": str,
+    "prefect_port": int,
+    "runner": str,
+    "dask_address": str,
+    "dask_workers": int,
+    "archive_retention_days": int,
 }
+
+# Choices for the settings that take one of a few words.
+SMTP_SECURITY = ("none", "starttls", "tls")
+RUNNERS = ("threads", "dask")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -163,6 +203,11 @@ def load_settings(
         if key in env:
             raw[name] = env[key]
     raw.update(overrides or {})
+    if "smtp_password" in raw:
+        raise ConfigError(
+            "smtp_password is not read from config files: set CRWATCH_SMTP_PASSWORD in the "
+            "environment or name a Prefect Secret block with smtp_password_block"
+        )
     unknown = sorted(set(raw) - set(_TYPES))
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(_TYPES)}")
@@ -190,13 +235,42 @@ def _derive_paths(settings: Settings) -> Settings:
     )
     for check in (
         "workers", "batch_size", "max_page_bytes", "worker_memory_mb", "min_text_chars",
-        "fetch_max_tries", "fetch_max_bytes", "max_items_per_source",
+        "fetch_max_tries", "fetch_max_bytes", "max_items_per_source", "digest_top_stories",
+        "ingest_interval_minutes", "dask_workers",
     ):  # fmt: skip
         if getattr(settings, check) < 0 or (check != "workers" and getattr(settings, check) == 0):
             raise ConfigError(f"setting {check!r} must be positive, got {getattr(settings, check)}")
-    for name in ("extract_timeout_seconds", "fetch_deadline_seconds", "live_budget_seconds"):
+    for name in (
+        "extract_timeout_seconds", "fetch_deadline_seconds", "live_budget_seconds",
+        "smtp_timeout_seconds",
+    ):  # fmt: skip
         if getattr(settings, name) <= 0:
             raise ConfigError(f"setting {name!r} must be positive")
     if settings.per_host_delay < 0:
         raise ConfigError("setting 'per_host_delay' must not be negative")
+    for name in ("smtp_port", "archive_retention_days"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"setting {name!r} must not be negative")
+    if not 0 < settings.prefect_port < 65536:
+        raise ConfigError(f"setting 'prefect_port' must be a TCP port, got {settings.prefect_port}")
+    if settings.smtp_security not in SMTP_SECURITY:
+        raise ConfigError(
+            f"setting 'smtp_security' must be one of {', '.join(SMTP_SECURITY)}, "
+            f"got {settings.smtp_security!r}"
+        )
+    if settings.runner not in RUNNERS:
+        raise ConfigError(
+            f"setting 'runner' must be one of {', '.join(RUNNERS)}, got {settings.runner!r}"
+        )
+    _check_timezone(settings.timezone)
     return settings
+
+
+def _check_timezone(name: str) -> None:
+    """Refuse a time zone name the system's tz database does not know."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"setting 'timezone': unknown time zone {name!r}") from None
