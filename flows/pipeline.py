@@ -33,6 +33,7 @@ from extractors.records import (
 )
 from flows.stories import Incoming, StoryIndex, day_of
 from warehouse.db import Warehouse
+from warehouse.facts import refresh_facts
 from warehouse.load import (
     Batch,
     StoredDoc,
@@ -364,6 +365,12 @@ class Ingestor:
                 write_batch(con, change)
             for source, location in sources.items():
                 upsert_source(con, source, source_kind, location, None, now)
+            # The narrow facts the trend queries read, in the same transaction as the rows.
+            refresh_facts(
+                con,
+                [str(r["doc_id"]) for r in batch.rows["documents"]]
+                + [stored.doc_id for stored, *_ in changes],
+            )
 
     @staticmethod
     def _as_stored(doc_id: str, row: dict[str, object], now: datetime) -> StoredDoc:

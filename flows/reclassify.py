@@ -20,6 +20,7 @@ from typing import Any
 from extractors.classify import Classification, classifier_version
 from flows.pipeline import classify, judgement_rows, sync_entity_catalogue
 from warehouse.db import Warehouse
+from warehouse.facts import refresh_facts
 from warehouse.load import Batch, forget_judgements, keys_table, write_batch
 from warehouse.runs import finish_run, start_run
 
@@ -179,6 +180,7 @@ def reclassify(
             with warehouse.writer() as con:
                 forget_judgements(con, [str(d["doc_id"]) for d in docs], version)
                 write_batch(con, batch)
+                refresh_facts(con, [str(d["doc_id"]) for d in docs])
             if on_batch is not None:
                 on_batch(len(docs))
     except BaseException as exc:

@@ -132,6 +132,7 @@ class Warehouse:
                 if version in done:
                     continue
                 con.execute(sql)
+                _after_migration(con, version)
                 con.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, name]
                 )
@@ -151,6 +152,15 @@ class Warehouse:
                 return [], []
             columns = [d[0] for d in cursor.description]
             return columns, cursor.fetchall()
+
+
+def _after_migration(con: duckdb.DuckDBPyConnection, version: int) -> None:
+    """Data steps some migrations need after their SQL (same transaction)."""
+    if version == 5:
+        # 005 adds the derived fact tables; fill them from what is already stored.
+        from warehouse.facts import rebuild_facts
+
+        rebuild_facts(con)
 
 
 def _query_message(exc: duckdb.Error) -> str:

@@ -107,14 +107,42 @@ def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, int]:
         con.register("_crwatch_batch", arrow_rows)
         try:
             columns = ", ".join(arrow_rows.column_names)
-            con.execute(
+            insert = (
                 f"INSERT OR IGNORE INTO {table} ({columns}) "
                 f"SELECT DISTINCT ON ({_key(table)}) {columns} FROM _crwatch_batch"
             )
+            if table == "fetches":
+                # Only the rows really inserted count towards the per-source totals.
+                added = con.execute(
+                    insert + " RETURNING source, outcome, error_kind, recorded_at"
+                ).fetchall()
+                _add_fetch_stats(con, added)
+            else:
+                con.execute(insert)
         finally:
             con.unregister("_crwatch_batch")
         inserted[table] = _count(con, table) - before
     return inserted
+
+
+def _add_fetch_stats(
+    con: duckdb.DuckDBPyConnection, added: Sequence[tuple[str, str, str | None, datetime]]
+) -> None:
+    """Add newly inserted fetch rows to `source_fetch_stats` (per source, outcome, error kind)."""
+    totals: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+    for source, outcome, error_kind, recorded_at in added:
+        key = (source, outcome, error_kind or "")
+        count, last = totals.get(key, (0, recorded_at))
+        totals[key] = (count + 1, max(last, recorded_at))
+    if not totals:
+        return
+    con.executemany(
+        "INSERT INTO source_fetch_stats AS s (source, outcome, error_kind, fetches,"
+        " last_recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, outcome, error_kind)"
+        " DO UPDATE SET fetches = s.fetches + excluded.fetches,"
+        " last_recorded_at = greatest(s.last_recorded_at, excluded.last_recorded_at)",
+        [[*key, count, last] for key, (count, last) in totals.items()],
+    )
 
 
 _KEYS = {

@@ -9,27 +9,24 @@ WITH bounds AS (
     SELECT coalesce($since::DATE, current_date - 28) AS since,
            coalesce($until::DATE, current_date + 1) AS until
 ), rel AS (
-    SELECT d.doc_id, c.classifier_version, c.topics, c.stance,
-           CASE WHEN d.is_seed THEN 'baseline' ELSE 'window' END AS side
-    FROM documents d JOIN latest_classifications c USING (doc_id) CROSS JOIN bounds b
-    WHERE c.relevance_level IN ('core', 'related')
-      AND (d.is_seed OR (coalesce(d.published_at, d.first_seen_at)::DATE >= b.since
-                         AND coalesce(d.published_at, d.first_seen_at)::DATE < b.until))
+    SELECT f.doc_id, f.topics, f.stance, f.entity_ids,
+           CASE WHEN f.is_seed THEN 'baseline' ELSE 'window' END AS side
+    FROM document_facts f CROSS JOIN bounds b
+    WHERE f.relevant AND (f.is_seed OR (f.day >= b.since AND f.day < b.until))
 ), totals AS (
     SELECT count(*) FILTER (WHERE side = 'window') AS window_total,
            count(*) FILTER (WHERE side = 'baseline') AS baseline_total
     FROM rel
 ), features AS (
-    SELECT DISTINCT side, doc_id, 'topic' AS dimension, unnest(topics) AS value FROM rel
+    SELECT side, doc_id, 'topic' AS dimension, unnest(list_distinct(topics)) AS value FROM rel
     UNION ALL
     SELECT side, doc_id, 'stance', coalesce(stance, 'unknown') FROM rel
     UNION ALL
-    SELECT DISTINCT r.side, r.doc_id, 'entity', e.entity_id
-    FROM rel r JOIN latest_document_entities e USING (doc_id)
+    SELECT side, doc_id, 'entity', unnest(list_distinct(entity_ids)) FROM rel
 ), counts AS (
     SELECT dimension, value,
-           count(DISTINCT doc_id) FILTER (WHERE side = 'window') AS window_documents,
-           count(DISTINCT doc_id) FILTER (WHERE side = 'baseline') AS baseline_documents
+           count(*) FILTER (WHERE side = 'window') AS window_documents,
+           count(*) FILTER (WHERE side = 'baseline') AS baseline_documents
     FROM features GROUP BY dimension, value
 ), shares AS (
     SELECT c.*, t.window_total, t.baseline_total,

@@ -5,28 +5,28 @@
 -- param: kind VARCHAR (only this entity kind: person | organisation | place | project | event; default: all)
 WITH bounds AS (
     SELECT date_trunc('week', coalesce($week::DATE, current_date))::DATE AS this_week
-), rel AS (
-    SELECT d.doc_id, date_trunc('week', coalesce(d.published_at, d.first_seen_at))::DATE AS week
-    FROM documents d JOIN latest_classifications c USING (doc_id)
-    WHERE c.relevance_level IN ('core', 'related') AND NOT d.is_seed
+), mentions AS (
+    SELECT f.doc_id, f.week, unnest(f.entity_ids) AS entity_id,
+           unnest(f.entity_mentions) AS mentions
+    FROM document_facts f CROSS JOIN bounds b
+    WHERE f.relevant AND NOT f.is_seed AND f.week IN (b.this_week, b.this_week - 7)
 ), counted AS (
-    SELECT e.entity_id, any_value(e.name) AS name, any_value(e.kind) AS kind,
-           coalesce(sum(e.mentions) FILTER (WHERE r.week = b.this_week), 0) AS this_week_mentions,
-           coalesce(sum(e.mentions) FILTER (WHERE r.week = b.this_week - 7), 0)
+    SELECT m.entity_id, any_value(n.name) AS name, any_value(n.kind) AS kind,
+           coalesce(sum(m.mentions) FILTER (WHERE m.week = b.this_week), 0) AS this_week_mentions,
+           coalesce(sum(m.mentions) FILTER (WHERE m.week = b.this_week - 7), 0)
                AS previous_week_mentions,
-           count(DISTINCT r.doc_id) FILTER (WHERE r.week = b.this_week) AS this_week_documents,
-           count(DISTINCT r.doc_id) FILTER (WHERE r.week = b.this_week - 7)
+           count(DISTINCT m.doc_id) FILTER (WHERE m.week = b.this_week) AS this_week_documents,
+           count(DISTINCT m.doc_id) FILTER (WHERE m.week = b.this_week - 7)
                AS previous_week_documents,
            any_value(b.this_week) AS week
-    FROM latest_document_entities e
-    JOIN rel r USING (doc_id)
+    FROM mentions m
+    LEFT JOIN entities n USING (entity_id)
     CROSS JOIN bounds b
-    WHERE r.week IN (b.this_week, b.this_week - 7)
-      AND ($kind::VARCHAR IS NULL OR e.kind = $kind::VARCHAR)
-    GROUP BY e.entity_id
+    WHERE $kind::VARCHAR IS NULL OR n.kind = $kind::VARCHAR
+    GROUP BY m.entity_id
 )
-SELECT week, entity_id, name, kind, this_week_mentions, previous_week_mentions,
-       this_week_mentions - previous_week_mentions AS change,
+SELECT week, entity_id, coalesce(name, entity_id) AS name, kind, this_week_mentions,
+       previous_week_mentions, this_week_mentions - previous_week_mentions AS change,
        this_week_documents, previous_week_documents
 FROM counted
 ORDER BY abs(change) DESC, change DESC, entity_id

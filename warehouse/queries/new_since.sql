@@ -8,11 +8,10 @@ WITH bounds AS (
                     now() - INTERVAL 7 DAY) AS since
 )
 SELECT s.story_id, s.first_seen_at, s.first_published_at, s.best_level, s.reports,
-       s.relevant_reports, s.outlets, s.languages, s.title, d.url AS representative_url,
+       s.relevant_reports, s.outlets, s.languages, s.title, s.url AS representative_url,
        b.since AS since
-FROM relevant_stories s
+FROM story_facts s
 CROSS JOIN bounds b
-LEFT JOIN documents d ON d.doc_id = s.representative_doc_id
-WHERE s.first_seen_at > b.since AND NOT s.has_seed
+WHERE s.best_level IS NOT NULL AND s.first_seen_at > b.since AND NOT s.has_seed
 ORDER BY s.first_seen_at DESC, s.first_published_at DESC, s.story_id
 LIMIT greatest(coalesce($limit::INTEGER, 100), 0);

@@ -4,17 +4,6 @@
 -- param: until DATE = 2100-01-01 (first day no longer counted)
 -- param: outlet VARCHAR (only this outlet, exact match; default: every outlet)
 -- param: min_documents INTEGER = 1 (leave out outlets with fewer relevant documents)
-WITH rel AS (
-    SELECT coalesce(nullif(d.sitename, ''),
-                    CASE WHEN d.origin <> 'seed' THEN nullif(regexp_extract(
-                        d.canonical_url, '^[a-z]+://(?:www\.)?([^/:]+)', 1), '') END,
-                    d.source) AS outlet,
-           c.stance, c.stance_score
-    FROM documents d JOIN latest_classifications c USING (doc_id)
-    WHERE c.relevance_level IN ('core', 'related') AND NOT d.is_seed
-      AND coalesce(d.published_at, d.first_seen_at)::DATE >= $since::DATE
-      AND coalesce(d.published_at, d.first_seen_at)::DATE < $until::DATE
-)
 SELECT outlet,
        count(*) AS relevant_documents,
        count(*) FILTER (WHERE stance = 'positive') AS positive,
@@ -24,8 +13,9 @@ SELECT outlet,
        round(count(*) FILTER (WHERE stance = 'neutral') / count(*), 4) AS neutral_share,
        round(count(*) FILTER (WHERE stance = 'skeptical') / count(*), 4) AS skeptical_share,
        round(avg(stance_score), 4) AS mean_stance_score
-FROM rel
-WHERE $outlet::VARCHAR IS NULL OR outlet = $outlet::VARCHAR
+FROM document_facts
+WHERE relevant AND NOT is_seed AND day >= $since::DATE AND day < $until::DATE
+  AND ($outlet::VARCHAR IS NULL OR outlet = $outlet::VARCHAR)
 GROUP BY outlet
 HAVING count(*) >= coalesce($min_documents::INTEGER, 1)
 ORDER BY relevant_documents DESC, outlet;
