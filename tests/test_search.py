@@ -252,3 +252,43 @@ def test_index_build_time_at_replay_size(tmp_path: Path) -> None:
     assert rows
     with duckdb.connect(str(wh.path), read_only=True) as con:
         load_fts(con)  # loads offline on a plain read-only connection too
+
+
+def test_new_and_changed_documents_are_found_before_the_next_rebuild(
+    warehouse: Warehouse,
+) -> None:
+    """Pending documents are scored like indexed ones, and a changed text replaces the old."""
+    _, before = search(warehouse, "Gazprom")
+    indexed_score = next(r[1] for r in before if str(r[5]).endswith("en-gas.html"))
+    with warehouse.writer() as con:
+        # a new document, and a changed text of an indexed one (as a re-crawl stores it)
+        con.execute(
+            "INSERT INTO documents (doc_id, canonical_url, url, source, origin, title, text,"
+            " text_chars, lang, date_source, first_seen_at, content_hash, extractor_version,"
+            " story_id, run_id) VALUES ('new1', 'https://n.example/1', 'https://n.example/1',"
+            " 's', 'warc', 'Rosatom and CNNC sign a reactor deal', 'Rosatom and CNNC signed"
+            " a deal on fast reactors in Tianwan.', 60, 'en', 'page', now(), 'h-new1', 'x',"
+            " 'new1', 'r')"
+        )
+        con.execute(
+            "UPDATE documents SET text = 'Forecasters expect a blizzard in the valleys.',"
+            " content_hash = 'changed' WHERE url LIKE '%en-weather.html'"
+        )
+        # the same text as en-gas under another id: it must score exactly like the indexed one
+        con.execute(
+            "INSERT INTO documents SELECT * REPLACE ('twin' AS doc_id, 'https://t.example/gas'"
+            " AS url, 'https://t.example/gas' AS canonical_url, 'twin' AS story_id)"
+            " FROM documents WHERE url LIKE '%en-gas.html'"
+        )
+    stats = refresh_index(warehouse)
+    assert not stats["rebuilt"] and stats["pending"] == 3
+    _, rows = search(warehouse, "Rosatom reactor")
+    assert [r[0] for r in rows] == ["new1"]
+    assert _urls(search(warehouse, "blizzard")[1]) == ["en-weather.html"]
+    assert "en-weather.html" not in _urls(search(warehouse, "drivers")[1])  # old text gone
+    scores = {str(r[5]).rsplit("/", 1)[-1]: r[1] for r in search(warehouse, "Gazprom")[1]}
+    assert scores["gas"] == pytest.approx(indexed_score, rel=1e-9)
+    assert scores["en-gas.html"] == pytest.approx(indexed_score, rel=1e-9)
+    full = refresh_index(warehouse, full=True)
+    assert full["rebuilt"] and full["pending"] == 0
+    assert [r[0] for r in search(warehouse, "Rosatom reactor")[1]] == ["new1"]
