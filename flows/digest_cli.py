@@ -1,0 +1,138 @@
+"""The `crwatch digest` command, and the digest step at the end of `crwatch run`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from flows.settings import ConfigError, Settings, load_settings
+
+# Exit statuses: 0 done (sent, in the outbox, already done, or waiting for a retry the next run
+# makes by itself); 1 the digest failed or the server refused it for good (needs a person).
+EXIT_FAILED = 1
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _prepare(settings: Settings) -> None:
+    """Prefect's environment must be set before flows.digest imports prefect."""
+    from flows.environment import configure_prefect
+
+    configure_prefect(settings)
+
+
+def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
+    """Human lines for a digest outcome, and the exit status it deserves."""
+    week, status = outcome["iso_week"], outcome["status"]
+    where = outcome.get("html_path") or ""
+    lines: list[str] = []
+    for earlier, result in (outcome.get("retried") or {}).items():
+        lines.append(f"retried digest {earlier}: {result}")
+    recipients = ", ".join(outcome.get("recipients") or [])
+    code = 0
+    if status == "sent":
+        lines.append(f"digest {week} sent to {recipients} ({outcome['stories']} top stories)")
+    elif status == "outbox":
+        lines.append(f"digest {week} written to the outbox (no SMTP server configured)")
+    elif status == "skipped":
+        lines.append(f"digest {week} was already delivered; use --force to build and send again")
+    elif status == "pending":
+        lines.append(
+            f"digest {week} NOT delivered yet: {outcome.get('error')}; kept in the outbox, the"
+            " next digest run (or `crwatch run`) retries it"
+        )
+    else:
+        lines.append(
+            f"digest {week} refused: {outcome.get('error')}; kept in the outbox and retried by"
+            " the next run once the cause is fixed"
+        )
+        code = EXIT_FAILED
+    if outcome.get("eml_path"):
+        lines.append(f"  message: {outcome['eml_path']}")
+    if where:
+        lines.append(f"  preview: {where}  (open it: xdg-open {where}, or file://{where})")
+    return lines, code
+
+
+def digest_after_run() -> int:
+    """The digest of the data just ingested; never raises (the ingest is already stored)."""
+    settings = _settings()
+    try:
+        _prepare(settings)
+        from flows.digest import digest_flow
+
+        outcome = digest_flow(latest_data=True)
+    except Exception as exc:  # the ingest is committed; report, do not lose it
+        click.echo(f"digest failed: {type(exc).__name__}: {exc}", err=True)
+        click.echo("the ingest above is stored; run `crwatch digest` to try again", err=True)
+        return EXIT_FAILED
+    lines, code = describe(outcome)
+    for line in lines:
+        click.echo(line)
+    return code
+
+
+@click.command()
+@click.option(
+    "--week",
+    metavar="YYYY-Www",
+    default=None,
+    help="ISO week to digest, e.g. 2026-W47 (default: the last complete week).",
+)
+@click.option("--preview", is_flag=True, help="Only write the HTML preview and print its path.")
+@click.option("--force", is_flag=True, help="Build and send again even if this week was sent.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
+    """Build the weekly digest of an ISO week and deliver it (SMTP, or the outbox folder).
+
+    Each week is delivered once: a re-run does nothing unless --force. A message the SMTP
+    server did not take stays in the outbox and the next run retries it. With --preview
+    nothing is sent or recorded: the HTML (default: the last complete week with data) is
+    written to the outbox folder and its path printed.
+
+    \b
+    Examples:
+        crwatch digest
+        crwatch digest --week 2026-W47 --force
+        crwatch digest --preview
+    """
+    settings = _settings()
+    _prepare(settings)
+    from flows.digest import DigestError, resolve_week, write_preview
+    from flows.mail import MailError
+    from warehouse.db import WarehouseError
+
+    if not settings.warehouse.exists():
+        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
+    try:
+        if preview:
+            path = write_preview(settings, resolve_week(settings, week, latest_data=True))
+            if as_json:
+                click.echo(json.dumps({"preview": str(path)}))
+            else:
+                click.echo(str(path))
+                click.echo(f"open it: xdg-open {path}  (or file://{Path(path).resolve()})",
+                           err=True)  # fmt: skip
+            return
+        resolve_week(settings, week)  # a malformed --week fails before Prefect starts
+        from flows.digest import digest_flow
+
+        outcome = digest_flow(week=week, force=force)
+    except (DigestError, MailError, WarehouseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    lines, code = describe(outcome)
+    if as_json:
+        click.echo(json.dumps(outcome, ensure_ascii=False, indent=2, default=str))
+    else:
+        for line in lines:
+            click.echo(line)
+    if code:
+        raise SystemExit(code)
