@@ -62,12 +62,13 @@ TOP_STORIES_SQL = r"""
 WITH bounds AS (
     SELECT $week::DATE AS week_start
 ), week_relevant AS (
-    SELECT d.doc_id, d.story_id, c.relevance_level, c.relevance_score, c.topics, c.stance,
-           c.stance_score, c.evidence, c.stance_evidence
-    FROM documents d JOIN latest_classifications c USING (doc_id) CROSS JOIN bounds b
-    WHERE NOT d.is_seed AND c.relevance_level IN ('core', 'related')
-      AND coalesce(d.published_at, d.first_seen_at)::DATE >= b.week_start
-      AND coalesce(d.published_at, d.first_seen_at)::DATE < b.week_start + 7
+    SELECT f.doc_id, f.story_id, f.relevance_level, f.relevance_score, f.topics, f.stance,
+           f.stance_score, c.evidence, c.stance_evidence
+    FROM document_facts f CROSS JOIN bounds b
+    JOIN classifications c
+      ON c.doc_id = f.doc_id AND c.classifier_version = f.classifier_version
+    WHERE NOT f.is_seed AND f.relevant
+      AND f.day >= b.week_start AND f.day < b.week_start + 7
 ), week_stories AS (
     SELECT story_id,
            count(*) AS week_relevant_reports,
@@ -86,22 +87,19 @@ WITH bounds AS (
     GROUP BY story_id
 ), whole AS (
     -- every non-seed report of the candidate stories, whatever its week
-    SELECT d.story_id,
+    SELECT f.story_id,
            count(*) AS reports,
-           list_sort(list_distinct(list(coalesce(nullif(d.sitename, ''),
-               nullif(regexp_extract(d.canonical_url, '^[a-z]+://(?:www\.)?([^/:]+)', 1), ''),
-               d.source)))) AS outlets,
-           list_sort(list_distinct(list(d.lang) FILTER (WHERE d.lang IS NOT NULL))) AS languages,
-           min(coalesce(d.published_at, d.first_seen_at)) AS first_published_at,
-           min(d.first_seen_at) AS first_seen_at,
-           arg_min(d.doc_id, (coalesce(d.published_at, d.first_seen_at), -d.text_chars))
+           list_sort(list_distinct(list(f.outlet))) AS outlets,
+           list_sort(list_distinct(list(f.lang) FILTER (WHERE f.lang IS NOT NULL))) AS languages,
+           min(f.published_or_seen_at) AS first_published_at,
+           min(f.first_seen_at) AS first_seen_at,
+           arg_min(f.doc_id, (f.published_or_seen_at, -f.text_chars, f.doc_id))
                AS representative_doc_id
-    FROM documents d SEMI JOIN week_stories w ON w.story_id = d.story_id
-    WHERE NOT d.is_seed
-    GROUP BY d.story_id
+    FROM document_facts f SEMI JOIN week_stories w ON w.story_id = f.story_id
+    WHERE NOT f.is_seed
+    GROUP BY f.story_id
 ), seeded AS (
-    SELECT DISTINCT d.story_id FROM documents d SEMI JOIN week_stories w USING (story_id)
-    WHERE d.is_seed
+    SELECT story_id FROM story_facts SEMI JOIN week_stories w USING (story_id) WHERE has_seed
 ), scored AS (
     SELECT w.*, wh.* EXCLUDE (story_id), coalesce(t.topics, []) AS topics,
            wh.first_published_at::DATE >= b.week_start AS new_this_week,
