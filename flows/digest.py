@@ -170,8 +170,7 @@ def data_week(warehouse: Warehouse, today: date) -> date:
     """The last complete week that has non-seed documents (the last complete week if none)."""
     latest = last_complete_week(today)
     _, rows = warehouse.query(
-        "SELECT max(coalesce(published_at, first_seen_at))::DATE FROM documents"
-        " WHERE NOT is_seed AND coalesce(published_at, first_seen_at)::DATE < ?",
+        "SELECT max(day) FROM document_facts WHERE NOT is_seed AND day < ?",
         [latest + timedelta(days=7)],
     )
     newest = rows[0][0] if rows else None
@@ -379,9 +378,7 @@ def _headline(warehouse: Warehouse, content: DigestContent, start: date, end: da
                                            until=end)}  # fmt: skip
     # Weeks before the warehouse's first report are unknown, not zero: they stay out of the
     # comparisons (a new installation shows n/a rather than +inf%).
-    _, rows = warehouse.query(
-        "SELECT min(coalesce(published_at, first_seen_at))::DATE FROM documents WHERE NOT is_seed"
-    )
+    _, rows = warehouse.query("SELECT min(day) FROM document_facts WHERE NOT is_seed")
     oldest = rows[0][0] if rows and isinstance(rows[0][0], date) else start
     first = oldest - timedelta(days=oldest.weekday())
     before = [since + timedelta(days=7 * i) for i in range(BASELINE_WEEKS)]
