@@ -5,14 +5,15 @@
 -- param: threshold DOUBLE = 0.1 (|diff| at or above this is 'up' / 'down', else 'same')
 -- A share is the fraction of the set's relevant documents that carry the topic / stance /
 -- entity (documents, not mentions), so window and baseline compare even when sizes differ.
-WITH bounds AS (
-    SELECT coalesce($since::DATE, current_date - 28) AS since,
-           coalesce($until::DATE, current_date + 1) AS until
-), rel AS (
-    SELECT f.doc_id, f.topics, f.stance, f.entity_ids,
-           CASE WHEN f.is_seed THEN 'baseline' ELSE 'window' END AS side
-    FROM document_facts f CROSS JOIN bounds b
-    WHERE f.relevant AND (f.is_seed OR (f.day >= b.since AND f.day < b.until))
+WITH rel AS (
+    SELECT doc_id, topics, stance, entity_ids, 'window' AS side
+    FROM document_facts
+    WHERE relevant AND NOT is_seed
+      AND day >= coalesce($since::DATE, current_date - 28)
+      AND day < coalesce($until::DATE, current_date + 1)
+    UNION ALL
+    SELECT doc_id, topics, stance, entity_ids, 'baseline' AS side
+    FROM document_facts WHERE relevant AND is_seed
 ), totals AS (
     SELECT count(*) FILTER (WHERE side = 'window') AS window_total,
            count(*) FILTER (WHERE side = 'baseline') AS baseline_total

@@ -3,13 +3,12 @@
 -- param: week DATE (any day inside the week; default: today)
 -- param: limit INTEGER = 20 (at most this many entities)
 -- param: kind VARCHAR (only this entity kind: person | organisation | place | project | event; default: all)
-WITH bounds AS (
-    SELECT date_trunc('week', coalesce($week::DATE, current_date))::DATE AS this_week
-), mentions AS (
-    SELECT f.doc_id, f.week, unnest(f.entity_ids) AS entity_id,
-           unnest(f.entity_mentions) AS mentions
-    FROM document_facts f CROSS JOIN bounds b
-    WHERE f.relevant AND NOT f.is_seed AND f.week IN (b.this_week, b.this_week - 7)
+WITH mentions AS (
+    SELECT doc_id, week, unnest(entity_ids) AS entity_id, unnest(entity_mentions) AS mentions
+    FROM document_facts
+    WHERE relevant AND NOT is_seed
+      AND week >= date_trunc('week', coalesce($week::DATE, current_date))::DATE - 7
+      AND week <= date_trunc('week', coalesce($week::DATE, current_date))::DATE
 ), counted AS (
     SELECT m.entity_id, any_value(n.name) AS name, any_value(n.kind) AS kind,
            coalesce(sum(m.mentions) FILTER (WHERE m.week = b.this_week), 0) AS this_week_mentions,
@@ -21,7 +20,8 @@ WITH bounds AS (
            any_value(b.this_week) AS week
     FROM mentions m
     LEFT JOIN entities n USING (entity_id)
-    CROSS JOIN bounds b
+    CROSS JOIN (SELECT date_trunc('week', coalesce($week::DATE, current_date))::DATE
+                    AS this_week) b
     WHERE $kind::VARCHAR IS NULL OR n.kind = $kind::VARCHAR
     GROUP BY m.entity_id
 )

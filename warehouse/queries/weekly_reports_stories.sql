@@ -7,29 +7,41 @@
 -- New stories leave out stories that contain a seed document (they were in the baseline before
 -- they were news); a story is relevant when any of its reports is. Whole weeks come from the
 -- `week_facts` rollup; the partial weeks at either end of the range are counted from the facts.
-WITH b AS (
-    SELECT $since::DATE AS since, $until::DATE AS until,
-           date_trunc('week', $since::DATE + 6)::DATE AS full_from,  -- first Monday >= since
-           date_trunc('week', $until::DATE)::DATE AS full_to         -- whole weeks end before
-), whole AS (
-    SELECT w.week, w.reports, w.stories_reported, w.relevant_reports,
-           w.relevant_stories_reported, w.new_stories, w.relevant_new_stories
-    FROM week_facts w, b WHERE w.week >= b.full_from AND w.week < b.full_to
+-- (Bounds are written as constant expressions of the parameters so that DuckDB can skip row
+-- groups by their min/max day.)
+WITH whole AS (
+    SELECT week, reports, stories_reported, relevant_reports, relevant_stories_reported,
+           new_stories, relevant_new_stories
+    FROM week_facts
+    WHERE week >= date_trunc('week', $since::DATE + 6)::DATE   -- first Monday on/after since
+      AND week < date_trunc('week', $until::DATE)::DATE         -- whole weeks end before until
+), edge_docs AS (
+    SELECT week, story_id, relevant FROM document_facts
+    WHERE NOT is_seed AND day >= $since::DATE
+      AND day < least($until::DATE, date_trunc('week', $since::DATE + 6)::DATE)
+    UNION ALL
+    SELECT week, story_id, relevant FROM document_facts
+    WHERE NOT is_seed AND day < $until::DATE
+      AND day >= greatest(date_trunc('week', $until::DATE)::DATE,
+                          date_trunc('week', $since::DATE + 6)::DATE)
 ), edge_reports AS (
-    SELECT f.week, count(*) AS reports, count(DISTINCT f.story_id) AS stories_reported,
-           count(*) FILTER (WHERE f.relevant) AS relevant_reports,
-           count(DISTINCT f.story_id) FILTER (WHERE f.relevant) AS relevant_stories_reported
-    FROM document_facts f, b
-    WHERE NOT f.is_seed AND f.day >= b.since AND f.day < b.until
-      AND (f.week < b.full_from OR f.week >= b.full_to)
-    GROUP BY f.week
+    SELECT week, count(*) AS reports, count(DISTINCT story_id) AS stories_reported,
+           count(*) FILTER (WHERE relevant) AS relevant_reports,
+           count(DISTINCT story_id) FILTER (WHERE relevant) AS relevant_stories_reported
+    FROM edge_docs GROUP BY week
+), edge_stories AS (
+    SELECT first_week, best_level FROM story_facts
+    WHERE NOT has_seed AND first_day >= $since::DATE
+      AND first_day < least($until::DATE, date_trunc('week', $since::DATE + 6)::DATE)
+    UNION ALL
+    SELECT first_week, best_level FROM story_facts
+    WHERE NOT has_seed AND first_day < $until::DATE
+      AND first_day >= greatest(date_trunc('week', $until::DATE)::DATE,
+                                date_trunc('week', $since::DATE + 6)::DATE)
 ), edge_new AS (
-    SELECT s.first_week AS week, count(*) AS new_stories,
-           count(*) FILTER (WHERE s.best_level IS NOT NULL) AS relevant_new_stories
-    FROM story_facts s, b
-    WHERE NOT s.has_seed AND s.first_day >= b.since AND s.first_day < b.until
-      AND (s.first_week < b.full_from OR s.first_week >= b.full_to)
-    GROUP BY s.first_week
+    SELECT first_week AS week, count(*) AS new_stories,
+           count(*) FILTER (WHERE best_level IS NOT NULL) AS relevant_new_stories
+    FROM edge_stories GROUP BY first_week
 ), weeks AS (
     SELECT * FROM whole
     UNION ALL
