@@ -83,21 +83,21 @@ GROUP BY story_id
 """
 
 
-# Per-day counts of relevant non-seed documents among the document facts matching {doc_filter}.
+# Per-day counts of relevant non-seed documents among the rows of {source}.
 _DAY_COUNTS = """
 SELECT day, dimension, value, count(*) AS documents, coalesce(sum(score), 0) AS score_sum
 FROM (
     SELECT day, 'relevant' AS dimension, '' AS value, NULL::DOUBLE AS score
-    FROM document_facts d WHERE {doc_filter} AND relevant AND NOT is_seed
+    FROM {source} WHERE relevant AND NOT is_seed
     UNION ALL
     SELECT day, 'topic', unnest(CASE WHEN len(coalesce(topics, [])) = 0 THEN ['(none)']
                                      ELSE list_distinct(topics) END), NULL
-    FROM document_facts d WHERE {doc_filter} AND relevant AND NOT is_seed
+    FROM {source} WHERE relevant AND NOT is_seed
     UNION ALL
     SELECT day, 'stance',
            CASE WHEN stance IN ('positive', 'neutral', 'skeptical') THEN stance
                 ELSE 'unknown' END, stance_score
-    FROM document_facts d WHERE {doc_filter} AND relevant AND NOT is_seed
+    FROM {source} WHERE relevant AND NOT is_seed
 )
 GROUP BY ALL
 """
@@ -126,7 +126,8 @@ WHERE week IS NOT NULL
 """
 
 _WEEK_KEYS = "_crwatch_fact_weeks"
-_DELTA = "_crwatch_day_delta"
+_OLD = "_crwatch_old_facts"  # temporary: the rows being replaced
+_NEW = "_crwatch_new_facts"  # temporary: their replacements
 
 
 def refresh_facts(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str]) -> int:
@@ -134,44 +135,45 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str]) -> int
 
     Call it inside the writer's transaction, after the batch's documents, classifications and
     entities are written. Per-day counts are adjusted by the difference between the documents'
-    old and new facts; the weeks and stories they were or are in are recomputed. Returns the
-    number of documents refreshed.
+    old and new facts; the weeks and stories they were or are in are recomputed. The big
+    tables are read once for the old rows and once for the new ones (temporary tables hold
+    both), and old rows are deleted by row id. Returns the number of documents refreshed.
     """
     keys = sorted(set(doc_ids))
     if not keys:
         return 0
     doc_filter = f"d.doc_id IN (SELECT key FROM {_DOC_KEYS})"
-    with keys_table(con, _DOC_KEYS, keys):
-        old_stories = _column(
-            con, f"SELECT DISTINCT story_id FROM document_facts d WHERE {doc_filter}"
-        )
-        weeks = set(_column(con, f"SELECT DISTINCT week FROM document_facts d WHERE {doc_filter}"))
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_DELTA} AS SELECT day, dimension, value,"
-            f" -documents AS documents, -score_sum AS score_sum FROM ("
-            + _DAY_COUNTS.format(doc_filter=doc_filter)
-            + ")"
-        )
-        con.execute(f"DELETE FROM document_facts d WHERE {doc_filter}")
-        con.execute(
-            "INSERT INTO document_facts BY NAME " + _DOCUMENT_FACTS.format(doc_filter=doc_filter)
-        )
-        con.execute(f"INSERT INTO {_DELTA} " + _DAY_COUNTS.format(doc_filter=doc_filter))
-        new_stories = _column(
-            con, f"SELECT DISTINCT story_id FROM document_facts d WHERE {doc_filter}"
-        )
-        weeks |= set(_column(con, f"SELECT DISTINCT week FROM document_facts d WHERE {doc_filter}"))
     try:
+        with keys_table(con, _DOC_KEYS, keys):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT rowid AS row_id, * "
+                f"FROM document_facts d WHERE {doc_filter}"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_NEW} AS "
+                + _DOCUMENT_FACTS.format(doc_filter=doc_filter)
+            )
+        con.execute(f"DELETE FROM document_facts WHERE rowid IN (SELECT row_id FROM {_OLD})")
+        con.execute(f"INSERT INTO document_facts BY NAME SELECT * FROM {_NEW}")
         con.execute(
             "INSERT INTO day_facts AS t SELECT day, dimension, value, sum(documents),"
-            f" sum(score_sum) FROM {_DELTA} GROUP BY ALL ON CONFLICT (day, dimension, value)"
+            " sum(score_sum) FROM ("
+            " SELECT day, dimension, value, -documents AS documents, -score_sum AS score_sum"
+            f" FROM ({_DAY_COUNTS.format(source=_OLD)})"
+            f" UNION ALL {_DAY_COUNTS.format(source=_NEW)}"
+            ") GROUP BY ALL ON CONFLICT (day, dimension, value)"
             " DO UPDATE SET documents = t.documents + excluded.documents,"
             " score_sum = t.score_sum + excluded.score_sum"
         )
         con.execute("DELETE FROM day_facts WHERE documents = 0")
+        stories = set(
+            _column(con, f"SELECT story_id FROM {_OLD} UNION SELECT story_id FROM {_NEW}")
+        )
+        weeks = set(_column(con, f"SELECT week FROM {_OLD} UNION SELECT week FROM {_NEW}"))
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_DELTA}")
-    weeks |= _refresh_stories(con, set(old_stories) | set(new_stories))
+        con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+        con.execute(f"DROP TABLE IF EXISTS {_NEW}")
+    weeks |= _refresh_stories(con, stories)
     _refresh_weeks(con, {w for w in weeks if w is not None})
     return len(keys)
 
@@ -185,15 +187,24 @@ def _refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: set[str]) -> set
     if not story_ids:
         return set()
     story_filter = f"story_id IN (SELECT key FROM {_STORY_KEYS})"
-    first_weeks = f"SELECT DISTINCT first_week FROM story_facts WHERE {story_filter}"
-    with keys_table(con, _STORY_KEYS, story_ids):
-        weeks = set(_column(con, first_weeks))
-        con.execute(f"DELETE FROM story_facts WHERE {story_filter}")
-        con.execute(
-            "INSERT INTO story_facts BY NAME " + _STORY_FACTS.format(story_filter=story_filter)
+    try:
+        with keys_table(con, _STORY_KEYS, story_ids):
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_OLD} AS SELECT rowid AS row_id, first_week "
+                f"FROM story_facts WHERE {story_filter}"
+            )
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_NEW} AS "
+                + _STORY_FACTS.format(story_filter=story_filter)
+            )
+        con.execute(f"DELETE FROM story_facts WHERE rowid IN (SELECT row_id FROM {_OLD})")
+        con.execute(f"INSERT INTO story_facts BY NAME SELECT * FROM {_NEW}")
+        return set(
+            _column(con, f"SELECT first_week FROM {_OLD} UNION SELECT first_week FROM {_NEW}")
         )
-        weeks |= set(_column(con, first_weeks))
-    return weeks
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+        con.execute(f"DROP TABLE IF EXISTS {_NEW}")
 
 
 def _refresh_weeks(con: duckdb.DuckDBPyConnection, weeks: set[Any]) -> None:
@@ -234,7 +245,7 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
         + _STORY_FACTS.format(story_filter="true")
         + ") ORDER BY first_seen_at"
     )
-    con.execute("INSERT INTO day_facts " + _DAY_COUNTS.format(doc_filter="true"))
+    con.execute("INSERT INTO day_facts " + _DAY_COUNTS.format(source="document_facts"))
     con.execute(
         "INSERT INTO week_facts BY NAME "
         + _WEEK_FACTS.format(week_filter="true", first_week_filter="true")
