@@ -281,7 +281,7 @@ def search(
     query = cjk_spaced(" ".join(terms))
     others_query = " ".join(t for t in terms if not _CJK_CHAR.search(t))
     limit = max(1, min(int(limit), 10_000))
-    where = ["score IS NOT NULL"]
+    where = ["h.score IS NOT NULL"]
     params: list[Any] = []
     if cjk_runs:
         # A hit needs one of the query's CJK runs contiguously, or (mixed queries) a match
@@ -292,9 +292,10 @@ def search(
             either.append("h.other_score IS NOT NULL")
         where.append("(" + " OR ".join(either) + ")")
     if lang:
-        where.append("d.lang = ?")
+        where.append("f.lang = ?")
         params.append(lang)
     params.append(limit)
+    order = "h.score DESC, f.published_or_seen_at DESC NULLS LAST, h.doc_id"
     with warehouse.reader() as con:
         load_fts(con)
         if not _index_exists(con):
@@ -303,12 +304,23 @@ def search(
             )
         try:
             hits, hit_params = _hits_sql(con, query, others_query)
-            sql = (
-                "SELECT h.doc_id, h.score, d.published_at, d.lang, d.title, d.url, d.text "
-                f"FROM ({hits}) h JOIN documents d USING (doc_id) "
-                f"WHERE {' AND '.join(where)} "
-                "ORDER BY score DESC, published_at DESC NULLS LAST, doc_id LIMIT ?"
-            )
+            ranked = f"FROM ({hits}) h JOIN document_facts f USING (doc_id)"
+            if cjk_runs:
+                # The phrase check needs every candidate's text.
+                sql = (
+                    "SELECT h.doc_id, h.score, d.published_at, d.lang, d.title, d.url, d.text "
+                    f"{ranked} JOIN documents d USING (doc_id) "
+                    f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
+                )
+            else:
+                # Rank on the narrow facts; read the wide documents for the winners only.
+                sql = (
+                    "SELECT r.doc_id, r.score, d.published_at, d.lang, d.title, d.url, d.text "
+                    "FROM (SELECT h.doc_id, h.score, f.published_or_seen_at AS seen "
+                    f"{ranked} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?) r "
+                    "JOIN documents d USING (doc_id) "
+                    "ORDER BY r.score DESC, r.seen DESC NULLS LAST, r.doc_id"
+                )
             rows = con.execute(sql, hit_params + params).fetchall()
         except duckdb.Error as exc:
             raise QueryError(str(exc)) from exc
