@@ -304,7 +304,7 @@ def search(
             )
         try:
             hits, hit_params = _hits_sql(con, query, others_query)
-            ranked = f"FROM ({hits}) h JOIN document_facts f USING (doc_id)"
+            ranked = f"FROM ({hits}) h LEFT JOIN document_facts f USING (doc_id)"
             if cjk_runs:
                 # The phrase check needs every candidate's text.
                 sql = (
