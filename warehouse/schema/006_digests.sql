@@ -3,7 +3,8 @@
 --   status: pending  built and waiting in the outbox for SMTP delivery (first try or retry)
 --           sent     accepted by the SMTP server (sent_at set)
 --           outbox   no SMTP configured: the outbox folder is the destination
---           failed   a permanent SMTP refusal (e.g. 550); kept, retried only with --force
+--           failed   a permanent SMTP refusal (e.g. 550) or a missing password; retried by
+--                    later runs like pending, so fixing the cause is enough
 CREATE TABLE IF NOT EXISTS digests (
     iso_week     VARCHAR PRIMARY KEY,     -- e.g. 2026-W47
     week_start   DATE NOT NULL,           -- the Monday
