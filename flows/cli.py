@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -22,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from flows.digest_cli import digest
 from flows.settings import ConfigError, Settings, load_settings
 
 console = Console(stderr=True)
@@ -150,7 +152,15 @@ def _print_summary(summary: dict[str, Any]) -> None:
     "--live/--no-live", default=False, help="Also fetch the enabled sources of sources.toml."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def ingest(replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool) -> None:
+@click.option(
+    "--runner",
+    type=click.Choice(["threads", "dask"]),
+    default=None,
+    help="Where extraction runs (default: the runner setting): local processes or Dask.",
+)
+def ingest(
+    replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool, runner: str | None
+) -> None:
     """Ingest WARC replays and/or the seed baseline into the warehouse.
 
     Re-running the same replay adds no documents: every record has a natural key.
@@ -159,9 +169,12 @@ def ingest(replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool) -> N
     Example:
         crwatch ingest --replay ../shared/corpus/news/cctv_zh/replay.warc.gz --seeds
         crwatch ingest --live
+        crwatch ingest --replay archive/ --runner dask
     """
     if not replay and not seeds and not live:
         raise click.UsageError("nothing to ingest: give --replay FILE, --seeds and/or --live")
+    if runner:
+        os.environ["CRWATCH_RUNNER"] = runner  # the flow reads its settings from the environment
     summary = _run_ingest(replay, seeds, live)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
@@ -175,6 +188,8 @@ def run() -> None:
 
     This is what `make run` calls. Live sources (seeds/sources.toml) are fetched unless the
     `live` setting is false; an unreachable source is reported and the rest of the job goes on.
+    It ends with the weekly digest of the data it has (the last complete week with documents):
+    sent by SMTP when configured, else written to the outbox folder, and prints where it is.
 
     \b
     Example:
@@ -183,6 +198,12 @@ def run() -> None:
     settings = _settings()
     summary = _run_ingest(settings.replay, True, settings.live)
     _print_summary(summary)
+    # Then the digest of the data it has (outbox unless SMTP is configured); a failure is
+    # reported and sets the exit status, but the ingest above is already stored.
+    from flows.digest_cli import digest_after_run
+
+    if digest_after_run():
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------- extract
@@ -539,7 +560,11 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
 @click.argument("text", required=False)
 @click.option("--lang", default=None, help="Only documents in this language (zh, ru, en, ...).")
 @click.option("--limit", default=20, show_default=True, help="At most this many results.")
-@click.option("--refresh", is_flag=True, help="Rebuild the search index first (ingest does it).")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="Rebuild the whole search index first (ingest keeps it current).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: str) -> None:
     """Full-text search over titles and texts (DuckDB FTS, BM25; Chinese by character).
@@ -560,7 +585,7 @@ def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: s
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     try:
         if refresh:
-            stats = refresh_index(warehouse)
+            stats = refresh_index(warehouse, full=True)
             console.print(f"search index: {stats['documents']} documents, {stats['seconds']:.1f} s")
         if text is not None:
             columns, rows = run_search(warehouse, text, lang=lang, limit=limit)
@@ -599,44 +624,28 @@ def export(out_dir: Path) -> None:
 
 @main.command()
 def status() -> None:
-    """Show where the data lives, what the warehouse holds, and the last runs.
+    """Show the data folder, what the warehouse holds, the last runs and the schedule.
+
+    Lists the last runs (a run whose process died shows as crashed), failing sources, the
+    sizes of the warehouse and the WARC archive, the ingest lock holder, and the next
+    scheduled runs when `crwatch serve` is running.
 
     \b
     Example:
         crwatch status
     """
-    from warehouse.db import Warehouse, WarehouseError
+    from flows.ops_cli import show_status
 
-    settings = _settings()
-    out.print(f"data folder: {settings.home}")
-    out.print(f"warehouse:   {settings.warehouse}")
-    out.print(f"archive:     {settings.archive_dir}")
-    out.print(f"outbox:      {settings.outbox_dir}")
-    if not settings.warehouse.exists():
-        out.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
-        return
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
-    try:
-        _, counts = warehouse.query(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM documents"
-            " WHERE is_seed), (SELECT count(*) FROM relevant_documents),"
-            " (SELECT count(*) FROM fetches WHERE outcome = 'error'),"
-            " (SELECT count(DISTINCT story_id) FROM documents)"
-        )
-        docs, seeds, relevant, errors, clusters = counts[0]
-        out.print(
-            f"documents:   {docs} ({seeds} seed), stories {clusters}, relevant {relevant},"
-            f" error rows {errors}"
-        )
-        columns, rows = warehouse.query(
-            "SELECT run_id[:12] AS run, flow, started_at, status, items_seen, docs_new,"
-            " docs_duplicate, docs_changed, docs_failed, round(seconds, 1) AS seconds"
-            " FROM runs ORDER BY started_at DESC LIMIT 5"
-        )
-    except WarehouseError as exc:
-        raise click.ClickException(str(exc)) from exc
-    _emit(columns, rows, "table")
+    show_status(_settings(), out, _emit)
 
+
+from flows.ops_cli import backup, maintain, serve  # noqa: E402
+
+main.add_command(serve)
+main.add_command(backup)
+main.add_command(maintain)
+
+main.add_command(digest)
 
 if __name__ == "__main__":
     main()

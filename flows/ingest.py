@@ -13,9 +13,9 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -31,11 +31,15 @@ from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
 from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
+from flows.runlock import Holder, RunLock, RunLockBusy
 from flows.settings import Settings, load_settings
 from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import finish_run, mark_crashed, start_run
 from warehouse.search import refresh_index
+
+if TYPE_CHECKING:
+    from flows.dask_pool import DaskExtractionPool
 
 # file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
 _ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
@@ -147,16 +151,122 @@ def run_ingest(
     """
     call = run_task or (lambda fn, *args: fn.fn(*args))
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
-    warehouse.migrate()
-    sync_entity_catalogue(warehouse)
     params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
-    start_run(warehouse, run_id, "ingest", params)
+    # One ingest at a time per data folder; the OS drops the lock if its holder dies.
+    with _writer_lock(settings, warehouse, run_id, params) as lock:
+        _set_aside_stillborn_warehouse(settings.warehouse)
+        warehouse.migrate()
+        crashed = mark_crashed(warehouse, "ingest", run_id)
+        if crashed:
+            _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
+                              ", ".join(crashed))  # fmt: skip
+        sync_entity_catalogue(warehouse)
+        start_run(warehouse, run_id, "ingest", params, lock.waited, settings.runner)
+        return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live)
+
+
+# A DuckDB file starts with three 4 KiB header blocks; a shorter one never held any data.
+_DUCKDB_HEADER_BYTES = 3 * 4096
+
+
+def _set_aside_stillborn_warehouse(path: Path) -> None:
+    """Move away a warehouse file that a crash left half-created, so the run can recreate it.
+
+    Killed while DuckDB creates the file (before its headers are written), the file exists
+    but DuckDB refuses it ("not a valid DuckDB database file") on every later open. Such a
+    file is shorter than DuckDB's headers and cannot contain data; it is renamed, not deleted.
+    Called under the writer lock, so no other ingest is creating it.
+    """
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size >= _DUCKDB_HEADER_BYTES:
+        return
+    aside = path.with_name(f"{path.name}.stillborn-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.rename(aside)
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        wal.rename(aside.with_name(aside.name + ".wal"))
+    _logger().warning(
+        "warehouse %s was left half-created by a crashed run (%d bytes, no DuckDB header);"
+        " moved to %s and created anew",
+        path,
+        size,
+        aside.name,
+    )
+
+
+def ingest_lock_wait_seconds(settings: Settings) -> float:
+    """How long an ingest waits for another one: one schedule interval, then the next run is due."""
+    return float(settings.ingest_interval_minutes * 60)
+
+
+@contextmanager
+def _writer_lock(
+    settings: Settings, warehouse: Warehouse, run_id: str, params: dict[str, Any]
+) -> Iterator[RunLock]:
+    """Hold the ingest writer lock; a run that cannot get it is recorded as 'skipped'."""
+    wait = ingest_lock_wait_seconds(settings)
+
+    def waiting(holder: Holder | None) -> None:
+        who = holder.describe() if holder else "another ingest"
+        _logger().warning("%s is writing to this data folder; waiting up to %g s", who, wait)
+
+    lock = RunLock(settings.home, run_id, wait, on_wait=waiting)
+    try:
+        lock.acquire()
+    except RunLockBusy as exc:
+        _logger().error("%s", exc)
+        warehouse.migrate()
+        start_run(warehouse, run_id, "ingest", params, lock.wait_seconds, settings.runner)
+        finish_run(warehouse, run_id, "skipped", {}, 0.0, str(exc))
+        raise
+    try:
+        if lock.waited > 0.5:
+            _logger().info("waited %.1f s for another ingest to finish", lock.waited)
+        yield lock
+    finally:
+        lock.release()
+
+
+def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
+    """The extraction pool of the configured runner: local processes, or batches on Dask."""
+    limits = ExtractionLimits(
+        max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
+    )
+    if settings.runner == "dask":
+        from flows.dask_pool import DaskExtractionPool
+
+        return DaskExtractionPool(
+            settings.dask_workers,
+            limits,
+            settings.worker_memory_mb,
+            extract_fn=extract_and_analyse,
+            address=settings.dask_address,
+        )
+    return ExtractionPool(
+        settings.worker_count, limits, settings.worker_memory_mb, extract_fn=extract_and_analyse
+    )
+
+
+def _run_locked(
+    settings: Settings,
+    warehouse: Warehouse,
+    replay: list[Path],
+    seeds: bool,
+    run_id: str,
+    progress: ProgressHook | None,
+    call: Callable[..., IngestSummary],
+    live: bool,
+) -> IngestSummary:
+    """The body of `run_ingest`, run while holding the writer lock."""
     started = time.perf_counter()
     total = IngestSummary()
     stories = StoryIndex()  # shared by the run's ingestors: the days it loaded stay loaded
     try:
         with ExitStack() as stack:
-            pool: ExtractionPool | None = None
+            pool: Any = None  # ExtractionPool or DaskExtractionPool: the same .map() contract
             sources = _live_sources(settings, total) if live else []
             # Sources of kind "warc" are replayed like --replay files, after them.
             replay = replay + [
@@ -167,18 +277,7 @@ def run_ingest(
             ]  # fmt: skip
             sources = [source for source in sources if source.kind != "warc"]
             if replay or sources:
-                limits = ExtractionLimits(
-                    max_bytes=settings.max_page_bytes,
-                    timeout_seconds=settings.extract_timeout_seconds,
-                )
-                pool = stack.enter_context(
-                    ExtractionPool(
-                        settings.worker_count,
-                        limits,
-                        settings.worker_memory_mb,
-                        extract_fn=extract_and_analyse,
-                    )
-                )
+                pool = stack.enter_context(make_pool(settings))
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
                 ingestor = Ingestor(

@@ -123,3 +123,50 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness():
         yield
+
+
+def distinct_pages(count: int, host: str = "load.example.com") -> list[tuple[str, bytes]]:
+    """Article pages with distinct texts (no near-duplicates), in three languages."""
+    langs = ["en", "ru", "zh"]
+    pages = []
+    for i in range(count):
+        lang = langs[i % 3]
+        paragraphs = [f"{p} ({lang} report {i}, part {k}, code {i * 7919 % 100003})"
+                      for k, p in enumerate(PARAGRAPHS[lang])]  # fmt: skip
+        html = article_html(f"Report {i} ({lang})", paragraphs)
+        pages.append((f"https://{host}/{lang}/{i}.html", html.encode("utf-8")))
+    return pages
+
+
+INGEST_SCRIPT = """
+import os
+import sys
+from pathlib import Path
+from flows.settings import load_settings
+from flows.ingest import run_ingest
+overrides = {"workers": 1, "batch_size": int(sys.argv[2]), "progress": False}
+settings = load_settings(overrides=overrides)
+
+def progress(label, size):  # one line per item read (written in batches after it)
+    return lambda item: print("ITEM", flush=True)
+
+hook = progress if os.environ.get("CRWATCH_TEST_PROGRESS") else None
+s = run_ingest(settings, [Path(p) for p in sys.argv[3:]], seeds=False, run_id=sys.argv[1],
+               progress=hook)
+print("SUMMARY", s.items_seen, s.docs_new, s.docs_duplicate, s.docs_failed, flush=True)
+"""
+
+
+def ingest_command(run_id: str, batch_size: int, *warcs: Path) -> list[str]:
+    """A command line that runs `run_ingest` (no Prefect) on WARC files in a fresh process."""
+    import sys
+
+    return [sys.executable, "-c", INGEST_SCRIPT, run_id, str(batch_size), *map(str, warcs)]
+
+
+def ingest_env(home: Path) -> dict[str, str]:
+    """The environment of an ingest subprocess with its own data folder."""
+    env = {**os.environ, "CRWATCH_HOME": str(home), "PYTHONPATH": str(REPO)}
+    for name in ("CRWATCH_CONFIG", "CRWATCH_REPLAY"):
+        env.pop(name, None)
+    return env

@@ -3,20 +3,71 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
 from warehouse.db import Warehouse
 
 
-def start_run(warehouse: Warehouse, run_id: str, flow: str, params: dict[str, Any]) -> None:
-    """Insert the run's row with status 'running'."""
+def start_run(
+    warehouse: Warehouse,
+    run_id: str,
+    flow: str,
+    params: dict[str, Any],
+    lock_wait_seconds: float | None = None,
+    runner: str | None = None,
+) -> None:
+    """Insert the run's row with status 'running' and the process that runs it."""
     with warehouse.writer() as con:
+        columns = {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
+        values: dict[str, Any] = {
+            "run_id": run_id,
+            "flow": flow,
+            "started_at": datetime.now(UTC),
+            "status": "running",
+            "params": json.dumps(params, default=str),
+        }
+        if "pid" in columns:  # migration 007
+            values.update(
+                pid=os.getpid(),
+                host=socket.gethostname(),
+                lock_wait_seconds=lock_wait_seconds,
+                runner=runner,
+            )
         con.execute(
-            "INSERT OR IGNORE INTO runs (run_id, flow, started_at, status, params)"
-            " VALUES (?, ?, ?, 'running', ?)",
-            [run_id, flow, datetime.now(UTC), json.dumps(params, default=str)],
+            f"INSERT OR IGNORE INTO runs ({', '.join(values)})"
+            f" VALUES ({', '.join('?' for _ in values)})",
+            list(values.values()),
         )
+
+
+def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[str]:
+    """Mark the flow's runs still 'running' as 'crashed'; return their run ids.
+
+    Call it only while holding the flow's writer lock: then no other run of the flow is alive,
+    so a row that still says 'running' belongs to a process that died without closing it.
+    """
+    now = datetime.now(UTC)
+    with warehouse.writer() as con:
+        rows = con.execute(
+            "SELECT run_id, pid, host FROM runs"
+            " WHERE flow = ? AND status = 'running' AND run_id <> ?",
+            [flow, current_run_id],
+        ).fetchall()
+        for run_id, pid, host in rows:
+            con.execute(
+                "UPDATE runs SET status = 'crashed', error = ? WHERE run_id = ?",
+                [
+                    f"the run ended without closing its row (process {pid} on {host} was killed"
+                    f" or the machine stopped); found at {now.isoformat(timespec='seconds')}"
+                    f" by run {current_run_id}. Committed batches are kept; its remaining"
+                    " items are picked up by the next run.",
+                    run_id,
+                ],
+            )
+    return [row[0] for row in rows]
 
 
 def finish_run(
