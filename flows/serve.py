@@ -128,33 +128,9 @@ def _server_env(settings: Settings) -> dict[str, str]:
 
 
 def _prefect_command() -> list[str]:
-    # `prefect` itself, through this module so the scheduler fix below is applied first.
-    return [sys.executable, "-m", "flows.serve", "prefect"]
-
-
-def patch_scheduler_bulk_insert() -> bool:
-    """Let Prefect 3.8.8's scheduler insert runs under SQLAlchemy 2.1; True if patched.
-
-    The scheduler bulk-inserts flow-run dicts that carry a `state` key. SQLAlchemy 2.0 ignored
-    it (the state rows are inserted separately right after); 2.1 routes it to the `state`
-    hybrid's setter and raises "Can't evaluate bulk DML statement" without a bulk_dml function,
-    so `prefect server start` never schedules a run. A no-op bulk_dml restores 2.0's behaviour.
-    """
-    from prefect.server.database import orm_models
-
-    patched = False
-    for model in (orm_models.FlowRun, orm_models.TaskRun):
-        hybrid = model.__dict__.get("state")
-        if hybrid is None or not hasattr(hybrid, "bulk_dml_setter"):
-            continue  # an older SQLAlchemy: nothing to fix
-        if hybrid.bulk_dml_setter is None:
-            hybrid.inplace.bulk_dml(_ignore_state_in_bulk_insert)
-            patched = True
-    return patched
-
-
-def _ignore_state_in_bulk_insert(cls: Any, mapping: Any, value: Any) -> None:
-    """The state rows are written by the caller after the bulk insert; nothing to do here."""
+    # `prefect` of this environment (SQLAlchemy pinned below 2.1: Prefect 3.8.8's scheduler
+    # cannot insert scheduled runs with 2.1, "Can't evaluate bulk DML statement").
+    return [sys.executable, "-m", "prefect"]
 
 
 @dataclass
@@ -402,11 +378,3 @@ def serve(settings: Settings, interval_seconds: float | None = None) -> int:
         signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
     return 0
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["prefect"]:
-    patch_scheduler_bulk_insert()
-    from prefect.cli import app
-
-    sys.argv = ["prefect", *sys.argv[2:]]
-    app()

@@ -47,7 +47,7 @@ def _server_pid(serve_pid: int) -> int:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
         except OSError:
             continue
-        if b"flows.serve prefect server start" in command:
+        if b"-m prefect server start" in command:
             return pid
     raise AssertionError("no prefect server child found")
 
@@ -184,14 +184,3 @@ def test_serve_log_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         _without_credentials("https://u:pw@prefect.example/api")
         == "https://***@prefect.example/api"
     )
-
-
-def test_scheduler_fix_for_sqlalchemy_2_1_is_idempotent() -> None:
-    from prefect.server.database import orm_models
-
-    from flows.serve import patch_scheduler_bulk_insert
-
-    patch_scheduler_bulk_insert()
-    assert patch_scheduler_bulk_insert() is False  # already applied
-    hybrid = orm_models.FlowRun.__dict__["state"]
-    assert getattr(hybrid, "bulk_dml_setter", "n/a") is not None
