@@ -46,6 +46,7 @@ from flows.mail import (
     send,
     write_outbox,
 )
+from flows.runlock import Holder, RunLock
 from flows.settings import Settings, load_settings
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
@@ -786,8 +787,15 @@ def configured_recipients(settings: Settings) -> list[str]:
 def _build(
     settings: Settings, warehouse: Warehouse, week_start: date, run_id: str
 ) -> tuple[Path, Path, int, list[str]]:
-    """Gather, render, write the outbox files and the `digests` row (status pending)."""
-    content = gather_digest(warehouse, week_start, settings.digest_top_stories)
+    """Gather, render, write the outbox files and the `digests` row (status pending).
+
+    Gathering holds the ingest writer lock (`flows.runlock`): the digest waits for a running
+    ingest (up to one ingest interval), and no ingest batch can commit between its queries, so
+    every number in one digest comes from the same state of the warehouse.
+    """
+    wait = float(settings.ingest_interval_minutes * 60)
+    with RunLock(settings.home, f"digest:{run_id}", wait, on_wait=_waiting_for_ingest):
+        content = gather_digest(warehouse, week_start, settings.digest_top_stories)
     rendered = render_digest(content, settings.home / "matplotlib")
     stem = f"crwatch-digest-{content.iso_week}"
     message = build_message(
@@ -809,6 +817,11 @@ def _build(
              message["Message-ID"], str(eml), str(html), len(content.stories), run_id],
         )  # fmt: skip
     return eml, html, len(content.stories), recipients
+
+
+def _waiting_for_ingest(holder: Holder | None) -> None:
+    who = holder.describe() if holder else "an ingest"
+    _logger().info("digest: waiting for %s to finish writing", who)
 
 
 def produce_digest(

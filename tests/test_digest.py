@@ -16,6 +16,7 @@ import logging
 import re
 import shutil
 import socket
+import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -381,6 +382,27 @@ def test_outbox_by_default_once_per_week_and_recorded(
     assert [r[0] for r in runs] == ["completed"] * 2  # the no-op run records nothing
     _, rows = wh.query("SELECT iso_week, status, attempts FROM digests")
     assert rows == [("2024-W20", "outbox", 0)]
+
+
+def test_the_digest_waits_for_a_running_ingest(digest_warehouse: Path, crwatch_home: Path) -> None:
+    """While an ingest holds the writer lock, the digest waits, then reads one consistent state."""
+    import threading
+
+    from flows.runlock import RunLock
+
+    settings = home_settings(crwatch_home, digest_warehouse)
+    ingest = RunLock(settings.home, "ingest-running", 5.0)
+    ingest.acquire()
+    timer = threading.Timer(1.0, ingest.release)
+    timer.start()
+    started = time.perf_counter()
+    try:
+        outcome = produce_digest(settings, WEEK)
+    finally:
+        timer.join()
+    waited = time.perf_counter() - started
+    print(f"[figure] digest waited {waited:.1f} s for the ingest holding the lock for 1 s")
+    assert outcome.status == "outbox" and waited >= 0.9
 
 
 def test_preview_writes_html_and_sends_nothing(digest_warehouse: Path, crwatch_home: Path) -> None:
