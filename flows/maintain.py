@@ -1,7 +1,8 @@
 """Housekeeping as a plain function and as the `maintain` flow that `crwatch serve` runs daily.
 
-CHECKPOINT the warehouse and delete WARC files older than `archive_retention_days`, holding the
-ingest writer lock so it never interleaves with an ingest. Import after `configure_prefect`.
+Recompute the derived fact tables, CHECKPOINT the warehouse and delete WARC files older than
+`archive_retention_days`, holding the ingest writer lock so it never interleaves with an ingest.
+Import after `configure_prefect`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from prefect import flow
 from flows.runlock import Holder, RunLock
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
-from warehouse.maintenance import checkpoint, prune_archive
+from warehouse.maintenance import checkpoint, prune_archive, rebuild_derived
 
 MAINTAIN_CRON = "30 3 * * *"  # daily at 03:30 in the configured time zone
 
@@ -25,14 +26,16 @@ def run_maintenance(
     wait_seconds: float | None = None,
     on_wait: Any = None,
 ) -> dict[str, Any]:
-    """CHECKPOINT and retention under the writer lock; return what was done (plain data)."""
+    """Facts rebuild, CHECKPOINT and retention under the writer lock; return what was done."""
     days = settings.archive_retention_days if retention_days is None else retention_days
     wait = settings.lock_wait_seconds if wait_seconds is None else wait_seconds
     report: dict[str, Any] = {"retention_days": days}
     with RunLock(settings.home, "maintain", wait, on_wait=on_wait):
         if settings.warehouse.exists():
-            done = checkpoint(Warehouse(settings.warehouse, settings.lock_wait_seconds))
-            report["checkpoint"] = asdict(done)
+            warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+            warehouse.migrate()
+            report["facts"] = rebuild_derived(warehouse)
+            report["checkpoint"] = asdict(checkpoint(warehouse))
         if days > 0:
             pruned = prune_archive(settings.archive_dir, days)
             report["pruned"] = [str(p) for p in pruned.deleted]

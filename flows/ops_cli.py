@@ -112,7 +112,7 @@ def backup(folder: Path) -> None:
     help="Delete WARC files older than this (default: archive_retention_days; 0 keeps all).",
 )
 def maintain(retention_days: int | None) -> None:
-    """Compact the warehouse (CHECKPOINT) and prune old WARC files per the retention setting.
+    """Recompute the derived facts, compact the warehouse (CHECKPOINT), prune old WARC files.
 
     Takes the ingest writer lock, so it never runs during an ingest.
 
@@ -121,30 +121,35 @@ def maintain(retention_days: int | None) -> None:
         crwatch maintain
         crwatch maintain --retention-days 90
     """
-    from flows.runlock import RunLock, RunLockBusy
-    from warehouse.db import Warehouse, WarehouseError
-    from warehouse.maintenance import checkpoint, prune_archive
+    from flows.environment import configure_prefect
+    from flows.runlock import RunLockBusy
+    from warehouse.db import WarehouseError
 
     settings = _settings()
+    configure_prefect(settings)  # before flows.maintain imports prefect
+    from flows.maintain import run_maintenance
+
     days = settings.archive_retention_days if retention_days is None else retention_days
     if days < 0:
         raise click.BadParameter("must not be negative", param_hint="--retention-days")
     try:
-        with RunLock(settings.home, "maintain", settings.lock_wait_seconds):
-            if settings.warehouse.exists():
-                report = checkpoint(Warehouse(settings.warehouse, settings.lock_wait_seconds))
-                out.print(f"warehouse: {_human(report.bytes_before)} -> "
-                          f"{_human(report.bytes_after)} ({report.seconds:.1f} s)")  # fmt: skip
-            else:
-                out.print("warehouse: none yet")
-            if days > 0:
-                pruned = prune_archive(settings.archive_dir, days)
-                out.print(f"archive: deleted {len(pruned.deleted)} WARC file(s) older than {days}"
-                          f" days ({_human(pruned.bytes)}), kept {pruned.kept}")  # fmt: skip
-                for path in pruned.deleted:
-                    out.print(f"  deleted {path}")
-            else:
-                out.print("archive: retention off (archive_retention_days = 0), nothing deleted")
+        report = run_maintenance(settings, retention_days=days)
+        if "checkpoint" in report:
+            facts, done = report["facts"], report["checkpoint"]
+            out.print(f"facts: {facts['documents']:,.0f} documents, {facts['stories']:,.0f}"
+                      f" stories recomputed ({facts['seconds']:.1f} s)")  # fmt: skip
+            out.print(f"warehouse: {_human(done['bytes_before'])} -> "
+                      f"{_human(done['bytes_after'])} ({done['seconds']:.1f} s)")  # fmt: skip
+        else:
+            out.print("warehouse: none yet")
+        if days > 0:
+            deleted, freed = len(report["pruned"]), _human(report["pruned_bytes"])
+            out.print(f"archive: deleted {deleted} WARC file(s) older than {days} days"
+                      f" ({freed}), kept {report['kept']}")  # fmt: skip
+            for path in report["pruned"]:
+                out.print(f"  deleted {path}")
+        else:
+            out.print("archive: retention off (archive_retention_days = 0), nothing deleted")
     except (RunLockBusy, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
 

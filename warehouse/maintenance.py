@@ -52,6 +52,21 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in (path, wal) if p.exists())
 
 
+def rebuild_derived(warehouse: Warehouse) -> dict[str, float]:
+    """Recompute the derived fact tables from the base tables (`warehouse.facts`).
+
+    They are kept current on every write; the rebuild is a safety net and lays their rows out
+    in day order again after replays of old archives (which lets queries skip row groups).
+    """
+    import os
+
+    from warehouse.facts import rebuild_facts
+
+    with warehouse.writer() as con:
+        con.execute(f"SET threads TO {os.cpu_count() or 1}")
+        return rebuild_facts(con)
+
+
 def checkpoint(warehouse: Warehouse) -> CheckpointReport:
     """Fold the write-ahead log into the file and reclaim free blocks (CHECKPOINT)."""
     started = time.perf_counter()
