@@ -323,13 +323,19 @@ def _run_locked(
 
 
 def _refresh_search_index(warehouse: Warehouse) -> None:
-    """Rebuild the full-text index after documents arrived; a failure is logged, not fatal."""
+    """Make new documents searchable (pending list, or a rebuild); failures are logged only."""
     try:
         stats = refresh_index(warehouse)
     except WarehouseError as exc:
         _logger().error("search index not refreshed: %s", exc)
         return
-    _logger().info("search index: %d documents in %.1f s", stats["documents"], stats["seconds"])
+    _logger().info(
+        "search index: %s %d documents, %d pending, in %.1f s",
+        "rebuilt over" if stats["rebuilt"] else "kept,",
+        stats["documents"],
+        stats["pending"],
+        stats["seconds"],
+    )
 
 
 def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
