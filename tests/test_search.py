@@ -274,6 +274,17 @@ def test_new_and_changed_documents_are_found_before_the_next_rebuild(
             "UPDATE documents SET text = 'Forecasters expect a blizzard in the valleys.',"
             " content_hash = 'changed' WHERE url LIKE '%en-weather.html'"
         )
+        # two pending Chinese texts: one names 普京, the other only shares 京 (北京)
+        chinese_docs = [("zh-new1", "普京今天抵达北京进行国事访问。"), ("zh-new2", "北京今天下雪。")]
+        for doc_id, text in chinese_docs:
+            con.execute(
+                "INSERT INTO documents (doc_id, canonical_url, url, source, origin, title, text,"
+                " text_chars, lang, date_source, first_seen_at, content_hash, extractor_version,"
+                " story_id, run_id) VALUES (?, ?, ?, 's', 'warc', '', ?, 20, 'zh', 'page', now(),"
+                " ?, 'x', ?, 'r')",
+                [doc_id, f"https://z.example/{doc_id}", f"https://z.example/{doc_id}", text,
+                 f"h-{doc_id}", doc_id],
+            )  # fmt: skip
         # the same text as en-gas under another id: it must score exactly like the indexed one
         con.execute(
             "INSERT INTO documents SELECT * REPLACE ('twin' AS doc_id, 'https://t.example/gas'"
@@ -281,7 +292,9 @@ def test_new_and_changed_documents_are_found_before_the_next_rebuild(
             " FROM documents WHERE url LIKE '%en-gas.html'"
         )
     stats = refresh_index(warehouse)
-    assert not stats["rebuilt"] and stats["pending"] == 3
+    assert not stats["rebuilt"] and stats["pending"] == 5
+    chinese = [r[0] for r in search(warehouse, "普京")[1]]
+    assert "zh-new1" in chinese and "zh-new2" not in chinese
     _, rows = search(warehouse, "Rosatom reactor")
     assert [r[0] for r in rows] == ["new1"]
     assert _urls(search(warehouse, "blizzard")[1]) == ["en-weather.html"]

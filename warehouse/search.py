@@ -185,19 +185,21 @@ def _snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
 
 
 def _hits_sql(
-    con: duckdb.DuckDBPyConnection, query: str, others_query: str
+    con: duckdb.DuckDBPyConnection, query: str, others_query: str, conjunctive: bool = False
 ) -> tuple[str, list[Any]]:
     """SQL of (doc_id, score, other_score) over indexed and pending documents, and its params.
 
     Indexed documents are scored by the index; documents stored or changed since the last
     build (`search_pending`) by the same BM25 formula over their tokens, with the index's
     document count, average length and document frequencies. `other_score` is the score of
-    the query's non-CJK words alone (NULL when there are none or none match).
+    the query's non-CJK words alone (NULL when there are none or none match). `conjunctive`
+    keeps only documents that contain every query token.
     """
     other = f"{FTS_SCHEMA}.match_bm25(s.doc_id, ?)" if others_query else "NULL::DOUBLE"
     params: list[Any] = [*([others_query] if others_query else []), query]
     indexed = (
-        f"SELECT s.doc_id, {FTS_SCHEMA}.match_bm25(s.doc_id, ?) AS score, {other} AS other_score "
+        f"SELECT s.doc_id, {FTS_SCHEMA}.match_bm25(s.doc_id, ?, conjunctive := {int(conjunctive)})"
+        f" AS score, {other} AS other_score "
         f"FROM {SEARCH_TABLE} s"
     )
     if not _table_exists(con, PENDING_TABLE) or _count(con, PENDING_TABLE) == 0:
@@ -238,13 +240,14 @@ def _hits_sql(
             WHERE c.tf > 0
         )
         GROUP BY doc_id
+        HAVING NOT ? OR count(DISTINCT term) = ?
     """
     sql = (
         f"SELECT doc_id, score, other_score FROM ({indexed}) "
         f"WHERE doc_id NOT IN (SELECT doc_id FROM {PENDING_TABLE}) "
         f"UNION ALL {pending}"
     )
-    return sql, [*params, other_tokens, tokens, *tokens]
+    return sql, [*params, other_tokens, tokens, *tokens, conjunctive, len(tokens)]
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -278,7 +281,7 @@ def search(
     if not terms:
         return columns, []
     cjk_runs = _CJK_RUN.findall(text)
-    query = cjk_spaced(" ".join(terms))
+    query = " ".join(cjk_spaced(" ".join(terms)).split())  # no empty tokens at the ends
     others_query = " ".join(t for t in terms if not _CJK_CHAR.search(t))
     limit = max(1, min(int(limit), 10_000))
     where = ["h.score IS NOT NULL"]
@@ -303,7 +306,10 @@ def search(
                 "no search index yet: run `crwatch search --refresh` (or refresh_index) first"
             )
         try:
-            hits, hit_params = _hits_sql(con, query, others_query)
+            # One Chinese phrase alone: only documents with all its characters can contain
+            # it, so ask the index for those (far fewer texts to check for the phrase).
+            conjunctive = len(cjk_runs) == 1 and not others_query
+            hits, hit_params = _hits_sql(con, query, others_query, conjunctive)
             ranked = f"FROM ({hits}) h LEFT JOIN document_facts f USING (doc_id)"
             if cjk_runs:
                 # The phrase check needs every candidate's text.
