@@ -275,7 +275,7 @@ def test_new_and_changed_documents_are_found_before_the_next_rebuild(
             " content_hash = 'changed' WHERE url LIKE '%en-weather.html'"
         )
         # two pending Chinese texts: one names 普京, the other only shares 京 (北京)
-        chinese_docs = [("zh-new1", "普京今天抵达北京进行国事访问。"), ("zh-new2", "北京今天下雪。")]
+        chinese_docs = [("zh-new1", "普京今天抵达北京进行国事访问。"), ("zh-new2", "北京下雪。")]
         for doc_id, text in chinese_docs:
             con.execute(
                 "INSERT INTO documents (doc_id, canonical_url, url, source, origin, title, text,"
