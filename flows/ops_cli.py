@@ -195,6 +195,7 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
     from warehouse.db import Warehouse, WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
+    from warehouse.search import search_status
 
     holder = current_holder(settings.home)
     wal = settings.warehouse.with_name(settings.warehouse.name + ".wal")
@@ -217,16 +218,24 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         return
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     try:
-        _, counts = warehouse.query(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM documents"
-            " WHERE is_seed), (SELECT count(*) FROM relevant_documents),"
-            " (SELECT count(*) FROM fetches WHERE outcome = 'error'),"
-            " (SELECT count(DISTINCT story_id) FROM documents)"
+        _, counts = warehouse.query(  # from the derived facts: instant at any size
+            "SELECT (SELECT count(*) FROM document_facts),"
+            " (SELECT count(*) FROM document_facts WHERE is_seed),"
+            " (SELECT count(*) FROM document_facts WHERE relevant),"
+            " (SELECT coalesce(sum(fetches), 0) FROM source_fetch_stats WHERE outcome = 'error'),"
+            " (SELECT count(*) FROM story_facts)"
         )
         docs, seeds, relevant, errors, clusters = counts[0]
         console.print(
             f"documents:   {docs} ({seeds} seed), stories {clusters}, relevant {relevant},"
             f" error rows {errors}"
+        )
+        search = search_status(warehouse)
+        console.print(
+            "search:      no index yet (`crwatch search --refresh`)"
+            if search is None
+            else f"search:      {search['indexed']} documents indexed, {search['pending']}"
+            " pending (found by search too)"
         )
         # A row still 'running' while nobody holds the lock belongs to a dead process.
         columns, rows = warehouse.query(

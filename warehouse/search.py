@@ -157,6 +157,15 @@ def refresh_index(
     }
 
 
+def search_status(warehouse: Warehouse) -> dict[str, int] | None:
+    """{'indexed', 'pending'} documents of full-text search, or None when there is no index."""
+    with warehouse.reader() as con:
+        if not _table_exists(con, SEARCH_TABLE):
+            return None
+        pending = _count(con, PENDING_TABLE) if _table_exists(con, PENDING_TABLE) else 0
+        return {"indexed": _count(con, SEARCH_TABLE), "pending": pending}
+
+
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
     row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
