@@ -113,7 +113,8 @@ def test_cli_status_backup_maintain(tmp_path: Path) -> None:
     result = runner.invoke(main, ["status"])
     assert result.exit_code == 0, result.output
     for expected in ("ingest lock: free", "serve not running", "crashed?", "failing sources",
-                     "archive:", "MB"):  # fmt: skip
+                     "archive:", "MB", "documents:   3 (0 seed), stories 3",
+                     "search:      3 documents indexed, 0 pending"):  # fmt: skip
         assert expected in result.output, result.output
 
     with RunLock(settings.home, "holder-run", 1):
@@ -130,6 +131,7 @@ def test_cli_status_backup_maintain(tmp_path: Path) -> None:
     result = runner.invoke(main, ["maintain", "--retention-days", "30"])
     assert result.exit_code == 0, result.output
     assert "deleted 1 WARC file(s)" in result.output and "warehouse:" in result.output
+    assert "facts: 3 documents, 3 stories recomputed" in result.output
 
     result = runner.invoke(main, ["backup", str(tmp_path / "bk")])
     assert result.exit_code == 0, result.output
