@@ -208,7 +208,8 @@ def test_export_round_trip(warehouse: Warehouse, tmp_path: Path) -> None:
         "relevant_documents",
         "stories",
     } <= names
-    assert not any(n.startswith("fts_") or n == "search_text" for n in names)
+    assert not any(n.startswith(("fts_", "search_")) for n in names)
+    assert "document_facts" in names and "story_facts" in names
     con = duckdb.connect()
     for path in paths:
         assert path.is_file() and path.parent == out.resolve()

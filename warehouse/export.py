@@ -1,8 +1,10 @@
 """Export the warehouse to Parquet: every base table plus the main views, one file each.
 
 Reads through a read-only connection (waits for a running flow's batch like any reader). The
-FTS index's internal tables (schema `fts_main_*`) are skipped; `search_text` is derived data
-and skipped too (rebuild it with `warehouse.search.refresh_index`).
+FTS index's internal tables (schema `fts_main_*`) are skipped; `search_text` and
+`search_pending` are derived search data and skipped too (`warehouse.search.refresh_index`
+rebuilds them). The derived fact tables (`document_facts`, `story_facts`, ...) are exported:
+they are the narrow tables trend analyses start from.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from warehouse.db import Warehouse
 
 VIEWS = ("relevant_documents", "stories", "relevant_stories", "reports_by_day")
-_SKIP_TABLES = {"search_text"}
+_SKIP_TABLES = {"search_text", "search_pending"}
 
 
 def _quote_ident(name: str) -> str:
