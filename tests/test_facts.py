@@ -83,3 +83,26 @@ def test_incremental_facts_equal_a_full_rebuild(crwatch_home: Path, tmp_path: Pa
     assert [(r[0], str(r[1]), r[2]) for r in story] == [
         (2, "2024-05-05", ["a.example", "b.example"])
     ]
+
+
+def test_migration_005_fills_the_facts_of_an_existing_warehouse(
+    crwatch_home: Path, tmp_path: Path
+) -> None:
+    """A warehouse from before 005 (documents, no facts) gets its facts when it is migrated."""
+    settings = load_settings(overrides={"workers": 1, "progress": False})
+    warc = write_warc(tmp_path / "a.warc.gz", [
+        ("https://a.example/1.html", _page("Xi and Putin meet", PARAGRAPHS["en"], "2024-05-06")),
+        ("https://a.example/2.html", _page("Snow closes roads", WEATHER, "2024-05-08")),
+    ])  # fmt: skip
+    run_ingest(settings, [warc], seeds=True, run_id="r1")
+    wh = Warehouse(settings.warehouse)
+    with wh.writer() as con:
+        expected = _snapshot(con)
+        for table in DERIVED:
+            con.execute(f"DELETE FROM {table}")
+        con.execute("DELETE FROM schema_migrations WHERE version >= 5")
+    assert "005_facts.sql" in wh.migrate()
+    with wh.reader() as con:
+        assert _snapshot(con) == expected
+        stories = con.execute("SELECT count(*) FROM stories").fetchone()
+    assert stories is not None and stories[0] == len(expected["story_facts"]) > 2
