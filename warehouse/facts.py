@@ -12,6 +12,7 @@ Days and weeks are UTC calendar days of the publication time, else of the first-
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -171,11 +172,18 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str]) -> int
         )
         weeks = set(_column(con, f"SELECT week FROM {_OLD} UNION SELECT week FROM {_NEW}"))
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_OLD}")
-        con.execute(f"DROP TABLE IF EXISTS {_NEW}")
+        _drop_temporary(con)
     weeks |= _refresh_stories(con, stories)
     _refresh_weeks(con, {w for w in weeks if w is not None})
     return len(keys)
+
+
+def _drop_temporary(con: duckdb.DuckDBPyConnection) -> None:
+    # After an error the transaction is aborted and will be rolled back (and the connection is
+    # closed after every batch): never let the cleanup hide the original error.
+    with contextlib.suppress(duckdb.Error):
+        con.execute(f"DROP TABLE IF EXISTS {_OLD}")
+        con.execute(f"DROP TABLE IF EXISTS {_NEW}")
 
 
 def _column(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
@@ -203,8 +211,7 @@ def _refresh_stories(con: duckdb.DuckDBPyConnection, story_ids: set[str]) -> set
             _column(con, f"SELECT first_week FROM {_OLD} UNION SELECT first_week FROM {_NEW}")
         )
     finally:
-        con.execute(f"DROP TABLE IF EXISTS {_OLD}")
-        con.execute(f"DROP TABLE IF EXISTS {_NEW}")
+        _drop_temporary(con)
 
 
 def _refresh_weeks(con: duckdb.DuckDBPyConnection, weeks: set[Any]) -> None:
