@@ -230,6 +230,17 @@ def _time(
     return statistics.median(times), rows
 
 
+def _search_latency(wh: Warehouse) -> tuple[float, int]:
+    """Median seconds of the SEARCHES queries (20 results each), and the hits they found."""
+    latencies = []
+    hits = 0
+    for text in SEARCHES:
+        started = time.perf_counter()
+        hits += len(search(wh, text, limit=20)[1])
+        latencies.append(time.perf_counter() - started)
+    return statistics.median(latencies), hits
+
+
 class _Results(list[tuple[str, float, float, int, str]]):
     """Rows of the report, each printed as soon as it is measured."""
 
@@ -277,13 +288,7 @@ def run(docs: int, path: Path, keep: bool, skip_fts: bool, existing: bool = Fals
         wh = Warehouse(path)
         stats = refresh_index(wh)
         results.append(("FTS index build", stats["seconds"], stats["seconds"] / base, docs, ""))
-        latencies = []
-        hits = 0
-        for text in SEARCHES:
-            started = time.perf_counter()
-            hits += len(search(wh, text, limit=20)[1])
-            latencies.append(time.perf_counter() - started)
-        med = statistics.median(latencies)
+        med, hits = _search_latency(wh)
         results.append((f"FTS search (median of {len(SEARCHES)})", med, med / base, hits, ""))
         # One more run's worth of documents (0.2%, at most 2,000): listed as pending, not indexed.
         extra = min(2000, max(1, docs // 500))
@@ -297,13 +302,7 @@ def run(docs: int, path: Path, keep: bool, skip_fts: bool, existing: bool = Fals
         note = "rebuilt" if stats["rebuilt"] else f"{stats['pending']:,} pending"
         results.append(("FTS refresh after a run", stats["seconds"], stats["seconds"] / base,
                         extra, note))  # fmt: skip
-        latencies = []
-        hits = 0
-        for text in SEARCHES:
-            started = time.perf_counter()
-            hits += len(search(wh, text, limit=20)[1])
-            latencies.append(time.perf_counter() - started)
-        med = statistics.median(latencies)
+        med, hits = _search_latency(wh)
         results.append(("FTS search with pending documents", med, med / base, hits, ""))
     print(f"file {path.stat().st_size / 1e6:,.0f} MB at the end")
     if not keep:

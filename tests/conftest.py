@@ -76,6 +76,35 @@ PARAGRAPHS = {
 }
 
 
+# Shared texts for warehouse fixtures: a skeptical China–Russia piece and an irrelevant one.
+SKEPTICAL = [
+    "Analysts voiced doubt about the partnership between Russia and China, citing mistrust and "
+    "asymmetry in trade.",
+    "Sanctions risk has made Chinese banks wary of payments from Russian clients, and Moscow "
+    "complains of rivalry in Central Asia.",
+    "Experts in Beijing said the limits of the relationship were clear as Xi Jinping and Vladimir "
+    "Putin failed to agree on the gas pipeline Power of Siberia 2.",
+]
+WEATHER = [
+    "Heavy snow closed three mountain passes in the northern region overnight, and the road "
+    "authority asked drivers to postpone all non-essential journeys.",
+    "Ploughs worked through the night on the main highway, which reopened to traffic at dawn "
+    "with chains required for all vehicles above two tonnes.",
+]
+
+
+def dated_page(title: str, paragraphs: list[str], published: str | None, site: str | None) -> bytes:
+    """A minimal article page with an optional publication time and site name."""
+    meta = f'<meta property="article:published_time" content="{published}">' if published else ""
+    if site:
+        meta += f'<meta property="og:site_name" content="{site}">'
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{meta}</head>"
+        f"<body><article><h1>{title}</h1>{body}</article></body></html>"
+    ).encode()
+
+
 def write_warc(path: Path, pages: list[tuple[str, bytes]], gzip_records: bool = True) -> Path:
     """Write a WARC with one HTTP response record per (url, body)."""
     with path.open("wb") as handle:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from conftest import PARAGRAPHS, write_warc
+from conftest import PARAGRAPHS, SKEPTICAL, WEATHER, dated_page, write_warc
 
 from flows.digest import (
     DigestError,
@@ -51,32 +51,6 @@ from warehouse.db import Warehouse
 
 WEEK = dt.date(2024, 5, 13)  # 2024-W20
 PREVIOUS = dt.date(2024, 5, 6)
-SKEPTICAL = [
-    "Analysts voiced doubt about the partnership between Russia and China, citing mistrust and "
-    "asymmetry in trade.",
-    "Sanctions risk has made Chinese banks wary of payments from Russian clients, and Moscow "
-    "complains of rivalry in Central Asia.",
-    "Experts in Beijing said the limits of the relationship were clear as Xi Jinping and Vladimir "
-    "Putin failed to agree on the gas pipeline Power of Siberia 2.",
-]
-WEATHER = [
-    "Heavy snow closed three mountain passes in the northern region overnight, and the road "
-    "authority asked drivers to postpone all non-essential journeys.",
-    "Ploughs worked through the night on the main highway, which reopened to traffic at dawn "
-    "with chains required for all vehicles above two tonnes.",
-]
-
-
-def page(title: str, paragraphs: list[str], published: str | None, site: str | None) -> bytes:
-    """A minimal article page with an optional date and site name."""
-    meta = f'<meta property="article:published_time" content="{published}">' if published else ""
-    if site:
-        meta += f'<meta property="og:site_name" content="{site}">'
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{meta}</head>"
-        f"<body><article><h1>{title}</h1>{body}</article></body></html>"
-    ).encode()
 
 
 @pytest.fixture(scope="session")
@@ -86,27 +60,27 @@ def digest_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pages = [
         (
             "https://a.example/1.html",
-            page("Xi and Putin meet", PARAGRAPHS["en"], "2024-05-06T08:00:00Z", "Alpha News"),
+            dated_page("Xi and Putin meet", PARAGRAPHS["en"], "2024-05-06T08:00:00Z", "Alpha News"),
         ),
         (
             "https://b.example/2.html",
-            page("Doubts over partnership", SKEPTICAL, "2024-05-14T08:00:00Z", None),
+            dated_page("Doubts over partnership", SKEPTICAL, "2024-05-14T08:00:00Z", None),
         ),
         (
             "https://www.d.example/2-copy.html",
-            page("Doubts over partnership", SKEPTICAL, "2024-05-15T08:00:00Z", None),
+            dated_page("Doubts over partnership", SKEPTICAL, "2024-05-15T08:00:00Z", None),
         ),
         (
             "https://a.example/3.html",
-            page("Xi Putin talks", PARAGRAPHS["ru"], "2024-05-15T08:00:00Z", "Alpha News"),
+            dated_page("Xi Putin talks", PARAGRAPHS["ru"], "2024-05-15T08:00:00Z", "Alpha News"),
         ),
         (
             "https://zh.example/4.html",
-            page("习近平同普京会谈", PARAGRAPHS["zh"], "2024-05-16T08:00:00Z", "中文新闻"),
+            dated_page("习近平同普京会谈", PARAGRAPHS["zh"], "2024-05-16T08:00:00Z", "中文新闻"),
         ),
         (
             "https://c.example/5.html",
-            page("Snow closes roads", WEATHER, "2024-05-16T08:00:00Z", None),
+            dated_page("Snow closes roads", WEATHER, "2024-05-16T08:00:00Z", None),
         ),
         ("https://c.example/6.html", b"<html><body></body></html>"),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import PARAGRAPHS, article_html, write_warc
+from conftest import PARAGRAPHS, WEATHER, article_html, write_warc
 
 from flows.ingest import run_ingest
 from flows.reclassify import reclassify
@@ -14,12 +14,6 @@ from warehouse.db import Warehouse
 from warehouse.facts import rebuild_facts
 
 DERIVED = ["document_facts", "story_facts", "day_facts", "week_facts", "source_fetch_stats"]
-WEATHER = [
-    "Heavy snow closed three mountain passes in the northern region overnight, and the road "
-    "authority asked drivers to postpone all non-essential journeys.",
-    "Ploughs worked through the night on the main highway, which reopened to traffic at dawn "
-    "with chains required for all vehicles above two tonnes.",
-]
 
 
 def _page(title: str, paragraphs: list[str], day: str) -> bytes:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PARAGRAPHS, write_warc
+from conftest import PARAGRAPHS, SKEPTICAL, WEATHER, dated_page, write_warc
 
 from flows.ingest import run_ingest
 from flows.settings import load_settings
@@ -21,32 +21,7 @@ NAMES = {
     "entity_movers", "source_health", "baseline_drift", "new_since",
 }  # fmt: skip
 
-SKEPTICAL = [
-    "Analysts voiced doubt about the partnership between Russia and China, citing mistrust and "
-    "asymmetry in trade.",
-    "Sanctions risk has made Chinese banks wary of payments from Russian clients, and Moscow "
-    "complains of rivalry in Central Asia.",
-    "Experts in Beijing said the limits of the relationship were clear as Xi Jinping and Vladimir "
-    "Putin failed to agree on the gas pipeline Power of Siberia 2.",
-]
-WEATHER = [
-    "Heavy snow closed three mountain passes in the northern region overnight, and the road "
-    "authority asked drivers to postpone all non-essential journeys.",
-    "Ploughs worked through the night on the main highway, which reopened to traffic at dawn "
-    "with chains required for all vehicles above two tonnes.",
-]
 HOSTILE = ["'; DROP TABLE documents; --", "$x", "Си Цзиньпин 习近平 \u202e\x00?", "x" * 10_000]
-
-
-def _page(title: str, paragraphs: list[str], published: str | None, site: str | None) -> bytes:
-    meta = f'<meta property="article:published_time" content="{published}">' if published else ""
-    if site:
-        meta += f'<meta property="og:site_name" content="{site}">'
-    body = "".join(f"<p>{p}</p>" for p in paragraphs)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>{meta}</head>"
-        f"<body><article><h1>{title}</h1>{body}</article></body></html>"
-    ).encode()
 
 
 @pytest.fixture(scope="module")
@@ -56,16 +31,16 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Warehouse]:
     pages = [
         # week of 2024-05-06: one relevant report
         ("https://a.example/1.html",
-         _page("Xi and Putin meet", PARAGRAPHS["en"], "2024-05-06T08:00:00Z", "Alpha News")),
+         dated_page("Xi and Putin meet", PARAGRAPHS["en"], "2024-05-06T08:00:00Z", "Alpha News")),
         # week of 2024-05-13: skeptical piece, its exact copy elsewhere, a Russian report,
         # an irrelevant page dated by the WARC record only, and an empty page (an error row)
         ("https://b.example/2.html",
-         _page("Doubts over partnership", SKEPTICAL, "2024-05-14T08:00:00Z", None)),
+         dated_page("Doubts over partnership", SKEPTICAL, "2024-05-14T08:00:00Z", None)),
         ("https://www.d.example/2-copy.html",
-         _page("Doubts over partnership", SKEPTICAL, "2024-05-15T08:00:00Z", None)),
+         dated_page("Doubts over partnership", SKEPTICAL, "2024-05-15T08:00:00Z", None)),
         ("https://a.example/3.html",
-         _page("Xi Putin talks", PARAGRAPHS["ru"], "2024-05-15T08:00:00Z", "Alpha News")),
-        ("https://c.example/4.html", _page("Snow closes roads", WEATHER, None, None)),
+         dated_page("Xi Putin talks", PARAGRAPHS["ru"], "2024-05-15T08:00:00Z", "Alpha News")),
+        ("https://c.example/4.html", dated_page("Snow closes roads", WEATHER, None, None)),
         ("https://c.example/5.html", b"<html><body></body></html>"),
     ]  # fmt: skip
     warc = write_warc(root / "a.warc.gz", pages)
