@@ -1,6 +1,14 @@
 """End-to-end evaluation of the classifier on ../shared/corpus/labels_dev.jsonl.
 
 Run: .venv/bin/python bench/classify_eval.py [--split all|tune|holdout] [--cli] [--json FILE]
+     .venv/bin/python bench/classify_eval.py --cv [--labels dev|train|both] [--k 5]
+     .venv/bin/python bench/classify_eval.py --labels train --no-cv-folds  (one pass, no folds)
+
+`--cv` is the figure that counts (issue 13): grouped k-fold over the reviewed items of
+labels_dev.jsonl + labels_train.jsonl (bench/labelled.py joins every kind of id), groups = outlets,
+per language (zh, ru, en, European group) and per kind (short item vs full text), pooled over the
+test folds with the spread over folds; rules, the learned model and their combination side by
+side (bench/cv_eval.py). `--labels X --no-cv-folds` judges the chosen items in one pass.
 
 Every labelled item (texts joined from the corpus files) goes through the same code as
 `crwatch classify` (`flows.classify_items.classify_lines`; with `--cli` through the installed
@@ -262,13 +270,88 @@ def _print(result: dict[str, dict[str, Any]]) -> None:
     )
 
 
+def rules_predictor(train: list[Any], test: list[Any]) -> list[dict[str, Any]]:
+    """The rules alone: judge each test item (training items are not used)."""
+    from extractors.classify import classify
+
+    del train
+    out = []
+    for item in test:
+        c = classify(item.title, item.text, item.lang)
+        out.append({"relevance": c.level, "topics": list(c.topics), "stance": c.stance,
+                    "score": c.score})  # fmt: skip
+    return out
+
+
+def predictors() -> dict[str, Any]:
+    """The predictors compared in the cross-validation (rules, and the learned layer if any)."""
+    found: dict[str, Any] = {"rules": rules_predictor}
+    try:
+        from extractors.learned import cv_predictors
+    except ImportError:  # the learned layer is optional (scikit-learn)
+        return found
+    found.update(cv_predictors())
+    return found
+
+
+def run_cv(labels: str = "both", k: int = 5, only: str | None = None) -> dict[str, Any]:
+    """Cross-validated figures per predictor (see bench/cv_eval.py)."""
+    from bench import labelled
+    from bench.cv_eval import cross_validate
+
+    splits = ("dev", "train") if labels == "both" else (labels,)
+    items = labelled.load(splits)
+    results = {}
+    for name, predictor in predictors().items():
+        if only and name != only:
+            continue
+        results[name] = cross_validate(items, predictor, k)
+    return results
+
+
+def run_plain(labels: str) -> dict[str, Any]:
+    """One pass of the rules over the chosen label file(s), no folds (the "before" figures)."""
+    from bench import labelled
+    from bench.cv_eval import breakdown
+
+    splits = ("dev", "train") if labels == "both" else (labels,)
+    items = labelled.load(splits)
+    outputs = rules_predictor([], items)
+    return {"pooled": breakdown(list(zip(items, outputs, strict=True))), "spread": {}, "k": 1}
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cv", action="store_true", help="grouped k-fold over dev + train")
+    parser.add_argument("--labels", choices=["dev", "train", "both"], default=None)
+    parser.add_argument("--k", type=int, default=5, help="folds of --cv")
+    parser.add_argument("--only", help="--cv: only this predictor (rules, model, combined)")
+    parser.add_argument("--no-cv-folds", action="store_true", help="--labels: one pass")
     parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all")
     parser.add_argument("--cli", action="store_true", help="run the crwatch command itself")
     parser.add_argument("--no-speed", action="store_true", help="skip the throughput figure")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.cv or args.labels:
+        from bench import labelled
+        from bench.cv_eval import report
+
+        labels = args.labels or "both"
+        if not labelled.available(("dev", "train") if labels == "both" else (labels,)):
+            print("../shared/corpus (labels and the texts they join on) is not available",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        if args.cv and not args.no_cv_folds:
+            results = run_cv(labels, args.k, args.only)
+            for name, res in results.items():
+                print(report(res, f"{name} on labels {labels}"))
+            if args.json:
+                dump = {n: {"pooled": r["pooled"], "spread": r["spread"]} for n, r in results.items()}
+                args.json.write_text(json.dumps(dump, indent=2), encoding="utf-8")
+        else:
+            res = run_plain(labels)
+            print(report(res, f"rules on labels {labels}, one pass"))
+        return 0
     if not corpus_available():
         print("../shared/corpus is not available", file=sys.stderr)
         return 2
