@@ -106,6 +106,16 @@ _LINK_MAX_STORY = 8
 # neither side: they continue the thread of the first ("Braces in Russia doubled in price.
 # American systems used to cost X. Clinics switch to Chinese analogues.").
 _LINK_MAX_GAP = 1
+# A story of at least this many body sentences is a long article (a full text, not a post or a
+# headline): it is judged on how much of it is about the pair, not on whether the pair is named
+# together once (`_judge_long`).
+_LONG_STORY = 15
+# In a long article a thread on the pair is this many linked sentences (strength >= 2) in one
+# paragraph or two neighbouring ones: "one substantial paragraph" (LABELING.md); a single
+# sentence, however strong, is a passing mention.
+_THREAD_MIN = 2
+# … and it is the article's subject (core) when linked sentences make up this share of its body.
+_LONG_CORE_SHARE = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +272,8 @@ def _judge_story(
         # No title given (a Telegram post): its first sentence is the headline.
         title, body = body[:1], body[1:]
         n_body -= 1
+    if n_body >= _LONG_STORY:
+        return _judge_long(heading, sentences, title, body, n_body)
     t = max((s.strength for s in title), default=0)
     lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
     strong = sum(1 for s in body if s.strength == 3)
@@ -286,6 +298,55 @@ def _judge_story(
     # 0.96 keeps the score strictly inside its band.
     score = round(low + (high - low) * 0.96 * x, 4)
     return Story(heading, tuple(sentences), n_body, level, score)
+
+
+def _judge_long(
+    heading: str | None,
+    sentences: list[Sentence],
+    title: list[Sentence],
+    body: list[Sentence],
+    n_body: int,
+) -> Story:
+    """Level of a long article: where the pair appears and how much of the article is theirs.
+
+    Core: the headline or the lead makes the two interact and the body carries a thread on them,
+    or linked sentences are a large share of the body. Related: a thread (two linked sentences
+    in one paragraph or two neighbouring ones), or a headline on the pair that the body follows
+    up. Anything less (one sentence, lists, the two side by side as a third party's rivals) is a
+    passing mention, however often it recurs.
+    """
+    t = max((s.strength for s in title), default=0)
+    lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
+    linked = [s for s in body if s.strength >= 2]
+    per_para: dict[int, int] = {}
+    for s in linked:
+        per_para[s.paragraph] = per_para.get(s.paragraph, 0) + 1
+    thread = max((n + per_para.get(p + 1, 0) for p, n in per_para.items()), default=0)
+    # A sentence stating the relationship itself ("中俄关系建立在…", "the Russia-China
+    # partnership is deepening") is a thread by itself: the pair with its relation word attached.
+    if any(s.strength == 3 and s.signals is not None and s.signals.relation_near_pair
+           for s in linked):  # fmt: skip
+        thread = max(thread, _THREAD_MIN)
+    share = len(linked) / max(n_body, 1)
+    strong = sum(1 for s in linked if s.strength == 3)
+    has_c = any(s.signals is not None and s.signals.china for s in sentences)
+    has_r = any(s.signals is not None and s.signals.russia for s in sentences)
+    if ((t == 3 or lead == 3) and thread >= _THREAD_MIN) or (
+        share >= _LONG_CORE_SHARE and strong >= _CORE_MIN_STRONG
+    ):
+        level = "core"
+        x = 0.4 * (t == 3) + 0.3 * (lead == 3) + 0.3 * min(share / 0.5, 1.0)
+    elif thread >= _THREAD_MIN or ((t == 3 or lead == 3) and linked[1:]):
+        level = "related"
+        x = min(0.3 * (t >= 2) + thread / 6 + strong / 6, 1.0)
+    elif has_c and has_r:
+        level = "passing"
+        x = min(len(linked) / 4, 1.0)
+    else:
+        level = "none"
+        x = 0.0
+    low, high = _BANDS[level]
+    return Story(heading, tuple(sentences), n_body, level, round(low + (high - low) * 0.96 * x, 4))
 
 
 def _evidence(story: Story, tax: Taxonomy) -> tuple[str, ...]:

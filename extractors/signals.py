@@ -206,7 +206,10 @@ def sentence_strength(s: Signals | None, list_min_others: int, prominent: bool) 
     # заявил, что Китай …", "Xi's sayings shown in Moscow"): leaders act for their country.
     # People going from one side to the other (trips, visa-free travel, study) link them too,
     # but only inside one sentence: `link_sentences` ignores these words (`_has_link_word`).
-    linked = s.relation or s.interaction or s.leader or s.exchange
+    # A leader is the only link only when no third country is in the sentence: "Obama's weak
+    # Russia policy emboldened Putin …, and Biden's is emboldening Xi" sets the two side by side.
+    leader = s.leader and not (s.others or s.third_first)
+    linked = s.relation or s.interaction or leader or s.exchange
     if s.china_weak_only or s.russia_weak_only:
         return 1
     if s.pair_object_only:

@@ -24,7 +24,7 @@ _MD_MARKS = re.compile(r"\*\*|__|~~|`")
 # zh sentences end at 。！？； (a closing quote stays with its sentence); ru/en sentences end at
 # . ! ? … followed by a capital, a digit or an opening quote.
 _ZH_SENTENCE = re.compile(r"[^。！？；!?]+(?:[。！？；!?]+[”’」』\"）)]*)?")
-_WEST_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"»”)]*(?=\s+[«\"“(]?[A-ZА-ЯЁ0-9])|$)")
+_WEST_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"»”’)]*(?=\s+[«\"“‘(]?[A-ZА-ЯЁ0-9])|$)")
 # A "sentence" ending in one of these (or in an initial, "A.") continues: "St. Petersburg".
 _ABBREVIATION_END = re.compile(
     r"[\s(«\"](?:st|mr|mrs|ms|dr|gen|lt|col|jr|sr|vs|u\.s|u\.k|u\.n|e\.g|i\.e|"
@@ -33,7 +33,7 @@ _ABBREVIATION_END = re.compile(
 )
 _ABBREVIATION_TAIL = 12  # characters before a split looked at for an abbreviation
 _ZH_END = re.compile(r"[。！？；!?]+")
-_WEST_END = re.compile(r"[.!?…]+[\"»”)]*\s+[«\"“(]?[A-ZА-ЯЁ0-9]")
+_WEST_END = re.compile(r"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[A-ZА-ЯЁ0-9]")
 
 
 def lower_same_length(text: str) -> str:
