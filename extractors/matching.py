@@ -28,6 +28,8 @@ _SHORT_TEXT = 400
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]|()")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+# Letters of Ukrainian that Russian does not have: a Cyrillic text with them is Ukrainian.
+_UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
 
 # Categories of a language section: the side categories are located in the whole text, the
 # detail categories only in sentences that name a side.
@@ -250,9 +252,9 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
     """Build the compiled taxonomy from the parsed TOML."""
     rel = data.get("relevance", {})
     langs: dict[str, LanguageRules] = {}
-    for lang in ("zh", "ru", "en"):
-        section = rel.get(lang)
-        if section is None:
+    # Every table of [relevance] with a language code as its name (zh, ru, en, de, fr …).
+    for lang, section in rel.items():
+        if lang == "boilerplate" or not isinstance(section, dict) or len(lang) != 2:
             continue
         word_start = lang != "zh"  # Chinese has no word boundaries
         matchers = {
@@ -295,10 +297,13 @@ def rules_for(lang: str | None, sample: str, tax: Taxonomy) -> LanguageRules | N
     code = (lang or "").lower()[:2]
     if code in tax.languages:
         return tax.languages[code]
+    return tax.languages.get(script_language(sample))
+
+
+def script_language(sample: str) -> str:
+    """The rules a text without a known language code gets, from its script: zh, uk, ru or en."""
     if _HAN.search(sample):
-        guess = "zh"
-    elif _CYRILLIC.search(sample):
-        guess = "ru"
-    else:
-        guess = "en"
-    return tax.languages.get(guess)
+        return "zh"
+    if _CYRILLIC.search(sample):
+        return "uk" if _UKRAINIAN.search(sample) else "ru"
+    return "en"

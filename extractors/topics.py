@@ -14,7 +14,6 @@ meet still names the topic; only an item without any field cue defaults to diplo
 
 from __future__ import annotations
 
-import re
 import tomllib
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -23,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from extractors.matching import script_language
 from extractors.relevance import LEVELS, Matcher, Sentence, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
@@ -39,9 +39,6 @@ TOPICS: tuple[str, ...] = (
     "regional_conflict",
 )
 _DEFAULT_CUES = Path(__file__).resolve().parent.parent / "seeds" / "topics.toml"
-_LANGS = ("zh", "ru", "en")
-_HAN = re.compile(r"[\u3400-\u9fff]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # Whole-story counting looks at the head of long texts: the subject is stated early.
 _MAX_CHARS = 20_000
 # Weights of one cue hit by where it occurs: the title states the subject; a sentence where the
@@ -98,7 +95,9 @@ class Focus:
 def _parse_cues(data: Mapping[str, Any]) -> Cues:
     """Compile the cue lists of every language."""
     langs: dict[str, CueRules] = {}
-    for lang in _LANGS:
+    # Every language with a [topics.xx] or [stance.xx] table (zh, ru, en, de, fr, it, es, pl, uk).
+    codes = sorted(set(data.get("topics", {})) | set(data.get("stance", {})))
+    for lang in codes:
         word_start = lang != "zh"  # Chinese has no word boundaries
         topic_sec = data.get("topics", {}).get(lang, {})
         stance_sec = data.get("stance", {}).get(lang, {})
@@ -125,12 +124,12 @@ def load_cues(path: Path | None = None) -> Cues:
 
 def language_of(lang: str | None, sample: str) -> str:
     """The cue language: the given code when known, else a guess from the script."""
+    known = load_cues().languages
     code = (lang or "").lower()[:2]
-    if code in _LANGS:
+    if code in known:
         return code
-    if _HAN.search(sample):
-        return "zh"
-    return "ru" if _CYRILLIC.search(sample) else "en"
+    guess = script_language(sample)
+    return guess if guess in known else "en"
 
 
 def _headline_split(sentences: tuple[Sentence, ...], has_title: bool) -> int:
