@@ -227,7 +227,11 @@ class LanguageRules:
 
     lang: str
     mask: Matcher | None
-    matchers: Mapping[str, Matcher | None]
+    matchers: Mapping[str, Matcher | None]  # also "implicit": see `home`
+    # The side an outlet writing in this language is on ("russia" for ru): it counts as named in
+    # a headline or lead that names only the other side together with an `implicit` word (its
+    # goods, banks or cars on the home market). None: no implicit side.
+    home: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +266,11 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
             for cat in SIDE_CATEGORIES + DETAIL_CATEGORIES
         }
         mask = _matcher(list(section.get("masks", [])), word_start)
-        langs[lang] = LanguageRules(lang=lang, mask=mask, matchers=matchers)
+        matchers["implicit"] = _matcher(list(section.get("implicit", [])), word_start)
+        home = section.get("implicit_home")
+        if home not in (None, "china", "russia"):
+            raise ValueError(f"[relevance.{lang}] implicit_home must be china or russia")
+        langs[lang] = LanguageRules(lang=lang, mask=mask, matchers=matchers, home=home)
     boiler = rel.get("boilerplate", {})
     sidebar = list(boiler.get("sidebar_start", []))
     menu = boiler.get("menu_line")

@@ -210,6 +210,7 @@ def _score_units(
     units: list[Unit], n_body: list[int], masked: str, rules: LanguageRules, tax: Taxonomy
 ) -> None:
     """Signals and strength of every sentence that names a side, then the cross-sentence links."""
+    _implicit_home(units, masked, rules, tax)
     others = rules.matchers["others"]
     by_para: dict[int, list[Unit]] = {}
     for u in units:
@@ -260,6 +261,36 @@ def _score_units(
         u.sentence.signals = sig
         u.sentence.strength = sentence_strength(sig, tax.list_min_others, u.lead)
     link_sentences(groups, tax.list_min_others)
+
+
+def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Taxonomy) -> None:
+    """The outlet's home side counts as named where the headline or lead is about the relation.
+
+    A Russian outlet on "Chinese cars take the taxi fleets" names only China: Russia, where the
+    cars are sold, is the other side. Only in the headline and the lead (the subject of the
+    item), only when the sentence holds an `implicit` phrase (the other side's goods, firms or
+    banks as actors on a market), names no other country or third party (their market, not
+    ours), and does not name the home side already.
+    """
+    implicit = rules.matchers.get("implicit")
+    if rules.home is None or implicit is None:
+        return
+    others = rules.matchers["others"]
+    other_side = "china" if rules.home == "russia" else "russia"
+    for u in units:
+        if not u.lead or other_side not in u.hits or u.china() and u.russia():
+            continue
+        if rules.home in u.hits:
+            continue
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        found = implicit.spans(text)
+        if not found:
+            continue
+        third = rules.matchers["third_parties"]
+        if (others is not None and others.search(text)) or (third is not None and third.search(text)):
+            continue
+        a, b = found[0]
+        u.hits[rules.home] = [(u.start + a, u.start + b)]
 
 
 def _judge_story(
@@ -414,6 +445,12 @@ def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
     low = lower_same_length(f"{title or ''}\n{text}")
     # Russia first: in Chinese and English news it is the rarer side, so the check ends early.
     pairs = (m["bilateral"], m["bilateral_multi"])
+    implicit = m.get("implicit")
+    if rules.home is not None and implicit is not None and implicit.search(low):
+        # The home side may be implicit: one named side is enough to look closer.
+        other = m["china" if rules.home == "russia" else "russia"]
+        if other is not None and other.search(low):
+            return False
     if m["russia"] is not None and m["russia"].search(low):
         return not (m["china"] is not None and m["china"].search(low)) and not any(
             x is not None and x.search(low) for x in pairs
