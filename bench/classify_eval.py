@@ -346,7 +346,9 @@ def main(argv: Iterable[str] | None = None) -> int:
             for name, res in results.items():
                 print(report(res, f"{name} on labels {labels}"))
             if args.json:
-                dump = {n: {"pooled": r["pooled"], "spread": r["spread"]} for n, r in results.items()}
+                dump = {
+                    n: {"pooled": r["pooled"], "spread": r["spread"]} for n, r in results.items()
+                }
                 args.json.write_text(json.dumps(dump, indent=2), encoding="utf-8")
         else:
             res = run_plain(labels)

@@ -110,7 +110,9 @@ def targets_met(pooled: dict[str, dict[str, Any]]) -> dict[str, bool]:
         "stance_accuracy": pooled["all"]["stance_accuracy"],
     }  # fmt: skip
     met = {k: (v or 0.0) >= TARGETS[k] for k, v in got.items()}
-    met["none_judged_relevant"] = (pooled["all"]["none_judged_relevant"] or 0.0) <= NONE_RELEVANT_MAX
+    met["none_judged_relevant"] = (
+        pooled["all"]["none_judged_relevant"] or 0.0
+    ) <= NONE_RELEVANT_MAX
     return met
 
 

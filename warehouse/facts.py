@@ -41,6 +41,9 @@ WITH d AS (
     FROM classifications d WHERE {{doc_filter}}
     QUALIFY row_number() OVER (PARTITION BY doc_id
                                ORDER BY classified_at DESC, classifier_version DESC) = 1
+), k AS (
+    -- the analyst's correction in force (migration 008), applied over the classifier's
+    {{corrections}}
 ), e AS (
     SELECT e.doc_id,
            list(e.entity_id ORDER BY e.mentions DESC, e.entity_id) AS entity_ids,
@@ -54,13 +57,37 @@ SELECT d.doc_id, d.story_id, d.source, {OUTLET_SQL} AS outlet, d.lang, d.is_seed
            AS week,
        coalesce(d.published_at, d.first_seen_at) AS published_or_seen_at,
        d.first_seen_at, d.date_source = 'none' AS date_missing, d.text_chars, d.title, d.url,
-       c.classifier_version, c.relevance_level,
-       coalesce(c.relevance_level IN ('core', 'related'), false) AS relevant,
-       c.relevance_score, c.topics, c.stance, c.stance_score,
+       c.classifier_version, coalesce(k.relevance_level, c.relevance_level) AS relevance_level,
+       coalesce(coalesce(k.relevance_level, c.relevance_level) IN ('core', 'related'), false)
+           AS relevant,
+       c.relevance_score,
+       CASE WHEN k.doc_id IS NULL THEN c.topics ELSE k.topics END AS topics,
+       CASE WHEN k.doc_id IS NULL THEN c.stance ELSE k.stance END AS stance,
+       CASE WHEN k.doc_id IS NULL THEN c.stance_score END AS stance_score,
        coalesce(e.entity_ids, []) AS entity_ids,
        coalesce(e.entity_mentions, []) AS entity_mentions
-FROM d LEFT JOIN c USING (doc_id) LEFT JOIN e USING (doc_id)
+FROM d LEFT JOIN c USING (doc_id) LEFT JOIN k USING (doc_id) LEFT JOIN e USING (doc_id)
 """
+
+_CORRECTIONS = """SELECT doc_id, relevance_level, topics, stance FROM label_corrections d
+    WHERE {doc_filter}
+    QUALIFY row_number() OVER (PARTITION BY doc_id
+                               ORDER BY created_at DESC, correction_id DESC) = 1"""
+# Before migration 008 (a warehouse migrating through 005) there are no corrections.
+_NO_CORRECTIONS = """SELECT NULL::VARCHAR AS doc_id, NULL::VARCHAR AS relevance_level,
+    NULL::VARCHAR[] AS topics, NULL::VARCHAR AS stance WHERE false"""
+
+
+def _document_facts_sql(con: duckdb.DuckDBPyConnection, doc_filter: str) -> str:
+    """The document-facts SELECT for the documents matching `doc_filter` (alias d)."""
+    has = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'label_corrections'"
+        " AND database_name = current_database() AND NOT temporary"
+    ).fetchone()
+    corrections = _CORRECTIONS if has and has[0] else _NO_CORRECTIONS
+    return _DOCUMENT_FACTS.format(
+        doc_filter=doc_filter, corrections=corrections.format(doc_filter=doc_filter)
+    )
 
 _STORY_FACTS = """
 SELECT story_id,
@@ -152,7 +179,7 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str]) -> int
             )
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {_NEW} AS "
-                + _DOCUMENT_FACTS.format(doc_filter=doc_filter)
+                + _document_facts_sql(con, doc_filter)
             )
         con.execute(f"DELETE FROM document_facts WHERE rowid IN (SELECT row_id FROM {_OLD})")
         con.execute(f"INSERT INTO document_facts BY NAME SELECT * FROM {_NEW}")
@@ -244,7 +271,7 @@ def rebuild_facts(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
         con.execute(f"DELETE FROM {table}")
     con.execute(
         "INSERT INTO document_facts BY NAME SELECT * FROM ("
-        + _DOCUMENT_FACTS.format(doc_filter="true")
+        + _document_facts_sql(con, "true")
         + ") ORDER BY day, published_or_seen_at"
     )
     con.execute(
