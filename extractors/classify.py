@@ -14,7 +14,7 @@ then writes new rows next to the old ones instead of silently mixing two rule se
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from extractors.entities import ENTITIES_VERSION, EntityCount, extract_entities
 from extractors.relevance import RELEVANCE_VERSION, judge_relevance
 from extractors.stance import STANCE_VERSION, judge_stance
-from extractors.topics import TOPICS_VERSION, assign_topics, focus
+from extractors.topics import TOPICS_VERSION, assign_topics, focus, forced_focus
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 VOCABULARIES = ("taxonomy.toml", "topics.toml", "entities.toml")
@@ -66,7 +66,40 @@ class Classification:
 
 
 def classify(title: str | None, text: str, lang: str | None) -> Classification:
-    """Judge one document (title may be None; lang is a hint, the judges look at the script)."""
+    """Judge one document (title may be None; lang is a hint, the judges look at the script).
+
+    The rules judge; when the shipped learned layer is enabled (extractors/learned.py) and
+    confident the other way, it moves the level across the relevant line.
+    """
+    judged = classify_rules(title, text, lang)
+    from extractors.learned import adjust_level, features, load_model
+
+    model = load_model()
+    if model is None or not model.enabled:
+        return judged
+    p = model.probability(features(title, text, lang, judged.level, judged.score))
+    level = adjust_level(judged.level, p)
+    if level == judged.level:
+        return judged
+    if level in RELEVANT_LEVELS:
+        topics, stance = topics_and_stance(title, text, lang, level)
+        return replace(judged, level=level, topics=topics, stance=stance)
+    return replace(judged, level=level, topics=(), stance=None, stance_score=None,
+                   stance_evidence=())  # fmt: skip
+
+
+def topics_and_stance(
+    title: str | None, text: str, lang: str | None, level: str
+) -> tuple[tuple[str, ...], str | None]:
+    """Topics and stance of a document judged relevant at `level` by the learned layer."""
+    f = focus(title, text, lang)
+    if not f.relevant:
+        f = forced_focus(title, text, lang)
+    return assign_topics(title, text, lang, f), judge_stance(title, text, lang, f).stance
+
+
+def classify_rules(title: str | None, text: str, lang: str | None) -> Classification:
+    """The rules alone (relevance, topics, stance, entities)."""
     relevance = judge_relevance(title, text, lang)
     entities = extract_entities(title, text, lang)
     if relevance.level not in RELEVANT_LEVELS:
@@ -100,10 +133,14 @@ def vocabulary_digest(seeds_dir: Path = SEEDS) -> str:
 
 @lru_cache(maxsize=1)
 def classifier_version() -> str:
-    """e.g. `relevance-2+topics-2+stance-2+entities-1@3fa9c1d2`; fixed for the process.
+    """e.g. `relevance-3+topics-3+stance-3+entities-1[+learned-ab12cd34]@3fa9c1d2`; fixed per process.
 
     The judges load their vocabularies once per process, so the version is computed once too:
     a long-running process keeps the version it judged with.
     """
-    code = "+".join((RELEVANCE_VERSION, TOPICS_VERSION, STANCE_VERSION, ENTITIES_VERSION))
-    return f"{code}@{vocabulary_digest()}"
+    from extractors.learned import model_digest
+
+    parts = [RELEVANCE_VERSION, TOPICS_VERSION, STANCE_VERSION, ENTITIES_VERSION]
+    if learned := model_digest():
+        parts.append(learned)
+    return f"{'+'.join(parts)}@{vocabulary_digest()}"

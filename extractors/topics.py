@@ -167,6 +167,24 @@ def focus(title: str | None, text: str, lang: str | None) -> Focus:
     return Focus(code, best.level, titles, strong, text if whole else "")
 
 
+def forced_focus(title: str | None, text: str, lang: str | None) -> Focus:
+    """The focus of a document the learned layer judged relevant where the rules did not.
+
+    Its title and every sentence that names both sides (strength >= 1) are what it says about
+    the pair; there is no core story, so no whole-body context.
+    """
+    text = (text or "")[:_MAX_CHARS]
+    code = language_of(lang, (title or "") + "\n" + text[:2000])
+    stories = analyse(title, text, code)
+    if not stories:
+        return Focus(code, "none", (), (), "")
+    best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score))
+    n_head = _headline_split(best.sentences, bool(title))
+    titles = tuple(s.text for s in best.sentences[:n_head]) or ((best.heading,) if best.heading else ())
+    body = tuple(s.text for s in best.sentences[n_head:] if s.strength >= 1)
+    return Focus(code, "related", titles, body, "")
+
+
 def count_hits(matcher: Matcher, text: str, cap: int) -> int:
     """Distinct matches of `matcher` in `text` (lower-cased by the caller), at most `cap`."""
     seen: set[tuple[int, int]] = set()
