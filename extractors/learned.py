@@ -52,7 +52,9 @@ def _best(stories: list[Story]) -> Story | None:
     return max(stories, key=lambda s: (LEVELS.index(s.level), s.score)) if stories else None
 
 
-def features(title: str | None, text: str, lang: str | None, level: str, score: float) -> list[float]:
+def features(
+    title: str | None, text: str, lang: str | None, level: str, score: float
+) -> list[float]:
     """The feature vector of one document (see FEATURES), given the rules' level and score."""
     stories = analyse(title, text, lang) if level != "none" else []
     best = _best(stories)
@@ -195,9 +197,13 @@ def cv_predictors() -> dict[str, Callable[[list[Any], list[Any]], list[dict[str,
             cache[item.id] = (c, features(item.title, item.text, item.lang, c.level, c.score))
         return cache[item.id]
 
-    def make(how: Callable[[str, float], str]) -> Callable[[list[Any], list[Any]], list[dict[str, Any]]]:
+    def make(
+        how: Callable[[str, float], str],
+    ) -> Callable[[list[Any], list[Any]], list[dict[str, Any]]]:
         def predict(train: list[Any], test: list[Any]) -> list[dict[str, Any]]:
-            data = fit([judged(i)[1] for i in train], [i.relevance in ("core", "related") for i in train])
+            data = fit(
+                [judged(i)[1] for i in train], [i.relevance in ("core", "related") for i in train]
+            )
             model = parse_model(data, json.dumps(data).encode())
             out = []
             for item in test:

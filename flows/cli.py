@@ -639,6 +639,7 @@ def status() -> None:
     show_status(_settings(), out, _emit)
 
 
+from flows.label_cli import eval_cmd, label, train  # noqa: E402
 from flows.ops_cli import backup, maintain, serve  # noqa: E402
 
 main.add_command(serve)
@@ -646,6 +647,9 @@ main.add_command(backup)
 main.add_command(maintain)
 
 main.add_command(digest)
+main.add_command(label)
+main.add_command(train)
+main.add_command(eval_cmd)
 
 if __name__ == "__main__":
     main()
