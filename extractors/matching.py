@@ -46,6 +46,7 @@ DETAIL_CATEGORIES = (
     "flow",
     "others",
     "third_parties",
+    "multilateral",
 )
 
 # --- vocabulary matching ----------------------------------------------------------------------

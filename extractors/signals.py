@@ -57,6 +57,7 @@ class Signals:
     others: int = 0  # distinct other countries named
     third_first: bool = False  # a third party is named before either side (the pair is its object)
     same_list: bool = False  # China and Russia are items of one enumeration of countries
+    multilateral: bool = False  # a multilateral format (SCO, BRICS, the UN Security Council …)
 
 
 ONE_SIDE = {
@@ -156,6 +157,7 @@ def sentence_signals(
         flow=bool(detail["flow"]),
         others=len(other_names),
         third_first=first_third < min(first_c, first_r),
+        multilateral=bool(detail["multilateral"]),
         same_list=len(other_names) > 0
         and _same_enumeration(masked, china, russia, detail["others"]),
     )
@@ -225,6 +227,12 @@ def sentence_strength(s: Signals | None, list_min_others: int, prominent: bool) 
     if (s.pair or s.pair_list) and s.relation_near_pair:
         # A relation word attached to the pair ("draw China, Russia closer", "中俄关系").
         return 3
+    if s.multilateral and s.others < list_min_others and not s.third_first:
+        # Both acting inside a multilateral format (an SCO summit with Xi and Putin, a UN vote
+        # where both act): a substantial secondary thread (LABELING.md: related), unless the
+        # two interact directly (handled below) or are items of a list.
+        if not ((s.pair or s.pair_list) and s.relation_near_pair) and not s.pair:
+            return 2 if (linked or s.pair_list) else 1
     if s.others >= list_min_others:
         # Items of one enumeration ("Russia, Cuba, the US … mourn"; "envoys to China, Japan,
         # Russia"), or anything in a long one, are parallel mentions. A short list of partners
