@@ -62,6 +62,7 @@ from extractors.textunits import (
 __all__ = [
     "DETAIL_CATEGORIES",
     "LEVELS",
+    "LONG_STORY",
     "RELEVANCE_VERSION",
     "SIDE_CATEGORIES",
     "LanguageRules",
@@ -109,7 +110,7 @@ _LINK_MAX_GAP = 1
 # A story of at least this many body sentences is a long article (a full text, not a post or a
 # headline): it is judged on how much of it is about the pair, not on whether the pair is named
 # together once (`_judge_long`).
-_LONG_STORY = 15
+LONG_STORY = 15
 # In a long article a thread on the pair is this many linked sentences (strength >= 2) in one
 # paragraph or two neighbouring ones: "one substantial paragraph" (LABELING.md); a single
 # sentence, however strong, is a passing mention.
@@ -263,6 +264,16 @@ def _score_units(
     link_sentences(groups, tax.list_min_others)
 
 
+def _parallel(s: Sentence) -> bool:
+    """"Russia and China" next to a third country, no relation word on the pair: in a long
+    article the two are parallel actors (rivals of the US, protectors of North Korea), not a
+    relationship, however strong the sentence's verb."""
+    g = s.signals
+    return (
+        g is not None and g.pair_list and not g.pair and g.others >= 1 and not g.relation_near_pair
+    )
+
+
 def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Taxonomy) -> None:
     """The outlet's home side counts as named where the headline or lead is about the relation.
 
@@ -303,7 +314,7 @@ def _judge_story(
         # No title given (a Telegram post): its first sentence is the headline.
         title, body = body[:1], body[1:]
         n_body -= 1
-    if n_body >= _LONG_STORY:
+    if n_body >= LONG_STORY:
         return _judge_long(heading, sentences, title, body, n_body)
     t = max((s.strength for s in title), default=0)
     lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
@@ -346,9 +357,9 @@ def _judge_long(
     up. Anything less (one sentence, lists, the two side by side as a third party's rivals) is a
     passing mention, however often it recurs.
     """
-    t = max((s.strength for s in title), default=0)
-    lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
-    linked = [s for s in body if s.strength >= 2]
+    t = max((s.strength for s in title if not _parallel(s)), default=0)
+    lead = max((s.strength for s in body[:_LEAD_SENTENCES] if not _parallel(s)), default=0)
+    linked = [s for s in body if s.strength >= 2 and not _parallel(s)]
     per_para: dict[int, int] = {}
     for s in linked:
         per_para[s.paragraph] = per_para.get(s.paragraph, 0) + 1
