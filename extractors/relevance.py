@@ -302,6 +302,8 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
             continue
         a, b = found[0]
         u.hits[rules.home] = [(u.start + a, u.start + b)]
+        # The goods or firms of one side on the other's market are trade between the two.
+        u.hits["implicit"] = u.hits[rules.home]
 
 
 def _judge_story(

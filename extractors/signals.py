@@ -151,7 +151,7 @@ def sentence_signals(
         two_countries=para_pair_only and "two_countries" in h,
         relation=bool(detail["relation"]),
         relation_near_pair=_near(detail["relation"], pair + detail["bilateral_list"], near),
-        interaction=bool(detail["interaction"]),
+        interaction=bool(detail["interaction"]) or "implicit" in h,
         leader=bool(detail["leaders"]),
         exchange=bool(detail["exchange"]),
         flow=bool(detail["flow"]),
