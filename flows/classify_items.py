@@ -1,9 +1,10 @@
 """Classify arbitrary items without ingesting them (`crwatch classify`).
 
 Input is JSON Lines, one object per item: `id` and either `text` (with optional `title`,
-`lang`, `url`) or `html` (a raw page, with optional `url`), which is extracted first exactly as
-ingest extracts it: in the worker pool, with the same size and time caps and the same minimum
-text length. Output is one object per input line, in input order: `id`, `lang`, `title`,
+`lang`, `url`), a `title` alone (a headline), or `html` (a raw page, with optional `url`), which
+is extracted first exactly as ingest extracts it: in the worker pool, with the same size and
+time caps and the same minimum text length. Any language the vocabularies cover (zh, ru, en,
+de, fr, it, es, pl, uk) is judged; without `lang` it is identified from the text. Output is one object per input line, in input order: `id`, `lang`, `title`,
 `relevance`, `score`, `topics`, `stance`, `entities` (plus the evidence sentences), or `id`,
 `error_kind` and `error` when the line or the page cannot be classified. A bad line never
 stops the others.
@@ -80,8 +81,14 @@ def parse_line(line: str, line_no: int) -> Parsed | None:
         title, lang, url = (_optional_str(obj, k) for k in ("title", "lang", "url"))
     except ValueError as exc:
         return BadItem(item_id, "bad_item", f"line {line_no}: {exc}")
-    if (text is None) == (html is None):
-        return BadItem(item_id, "bad_item", f"line {line_no}: give exactly one of `text`, `html`")
+    if text is not None and html is not None:
+        return BadItem(item_id, "bad_item", f"line {line_no}: give `text` or `html`, not both")
+    if text is None and html is None:
+        if not title:
+            return BadItem(
+                item_id, "bad_item", f"line {line_no}: give `html`, `text` or at least a `title`"
+            )
+        text = title  # a headline alone is judged as headline sources are: title = text
     if html is not None:
         # The id travels in the locator: pages are frozen records without free fields.
         provenance = Provenance(source="classify", origin="file", locator=item_id)

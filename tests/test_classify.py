@@ -53,16 +53,68 @@ def test_bad_lines_become_error_records_and_the_rest_go_on(settings: Settings) -
         "",
         {"text": "no id"},
         {"id": "both", "text": "a", "html": "<p>b</p>"},
+        {"id": "nothing"},
         {"id": "wrong-type", "text": 42},
         {"id": "fine", "text": "Россия и Китай подписали соглашение о поставках газа."},
     )
     out = list(classify_lines(lines, settings))
     assert [o.get("error_kind") for o in out] == [
-        "bad_json", "bad_item", "bad_item", "bad_item", None,
+        "bad_json", "bad_item", "bad_item", "bad_item", "bad_item", None,
     ]  # fmt: skip
     assert out[0]["error"].startswith("line 1:")
-    assert (out[2]["id"], out[3]["id"]) == ("both", "wrong-type")
-    assert out[4]["id"] == "fine" and out[4]["relevance"] in ("core", "related")
+    assert (out[2]["id"], out[3]["id"], out[4]["id"]) == ("both", "nothing", "wrong-type")
+    assert "at least a `title`" in out[3]["error"]
+    assert out[5]["id"] == "fine" and out[5]["relevance"] in ("core", "related")
+
+
+# The examples and their like in every European language the vocabularies cover:
+# (id, lang given?, title, text, expected relevant).
+EUROPEAN = [
+    ("de", "Putin und Xi vertiefen Partnerschaft",
+     "Der russische Präsident Wladimir Putin und Chinas Staatschef Xi Jinping haben in Moskau "
+     "eine engere Zusammenarbeit bei Energie und Handel vereinbart.", True),
+    ("fr", "La Chine et la Russie signent un accord gazier",
+     "Vladimir Poutine et Xi Jinping ont signé à Pékin un accord sur le gazoduc Force de "
+     "Sibérie 2, qui doit livrer du gaz russe à la Chine.", True),
+    ("it", "Cina e Russia firmano un accordo sul gas",
+     "Pechino e Mosca hanno firmato un accordo per nuove forniture di gas russo.", True),
+    ("es", "China y Rusia refuerzan su alianza",
+     "Los presidentes Xi Jinping y Vladímir Putin se reunieron en Moscú y firmaron acuerdos "
+     "de cooperación energética.", True),
+    ("pl", "Chiny i Rosja podpisały umowę o dostawach gazu",
+     "Władimir Putin i Xi Jinping spotkali się w Pekinie i podpisali porozumienie o "
+     "współpracy energetycznej.", True),
+    ("uk", "Китай і Росія поглиблюють співпрацю",
+     "Сі Цзіньпін і Володимир Путін провели переговори в Москві та підписали угоди про "
+     "постачання газу.", True),
+    ("de", "Schnee legt den Verkehr lahm",
+     "Starker Schneefall hat in der Nacht mehrere Pässe in den Alpen gesperrt.", False),
+    ("fr", "Jeux olympiques : le classement des médailles",
+     "La Chine, les États-Unis, le Japon et la Russie figurent en tête du classement.", False),
+]
+
+
+@pytest.mark.parametrize("with_lang", [True, False])
+def test_european_items_by_text_title_or_html(settings: Settings, with_lang: bool) -> None:
+    lines = []
+    for n, (lang, title, text, _) in enumerate(EUROPEAN):
+        record: dict[str, object] = {"id": f"t{n}", "title": title, "text": text}
+        if with_lang:
+            record["lang"] = lang
+        lines.append(json.dumps(record, ensure_ascii=False))
+    # a headline alone, and a page
+    lines.append(json.dumps({"id": "headline", "title": EUROPEAN[1][1]}, ensure_ascii=False))
+    page = article_html(EUROPEAN[0][1], [EUROPEAN[0][2]] * 3)
+    lines.append(json.dumps({"id": "page", "html": page}, ensure_ascii=False))
+    out = {o["id"]: o for o in classify_lines(lines, settings)}
+    for n, (lang, _, _, relevant) in enumerate(EUROPEAN):
+        record = out[f"t{n}"]
+        assert record["lang"] == lang, record
+        assert (record["relevance"] in ("core", "related")) == relevant, record
+        if relevant:
+            assert record["topics"] and record["stance"] in ("positive", "neutral", "skeptical")
+    assert out["headline"]["relevance"] == "core"
+    assert out["page"]["relevance"] == "core" and out["page"]["lang"] == "de"
 
 
 def test_html_items_are_extracted_as_ingest_would(settings: Settings) -> None:
