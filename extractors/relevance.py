@@ -367,9 +367,10 @@ def _judge_long(
         per_para[s.paragraph] = per_para.get(s.paragraph, 0) + 1
     thread = max((n + per_para.get(p + 1, 0) for p, n in per_para.items()), default=0)
     # A sentence stating the relationship itself ("中俄关系建立在…", "the Russia-China
-    # partnership is deepening") is a thread by itself: the pair with its relation word attached.
+    # partnership is deepening") is a thread by itself: the pair with its relation word attached,
+    # no third country in it ("Russia, China, Iran, the axis of evil" is a list).
     if any(s.strength == 3 and s.signals is not None and s.signals.relation_near_pair
-           for s in linked):  # fmt: skip
+           and not s.signals.others for s in linked):  # fmt: skip
         thread = max(thread, _THREAD_MIN)
     share = len(linked) / max(n_body, 1)
     strong = sum(1 for s in linked if s.strength == 3)
