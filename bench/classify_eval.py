@@ -270,21 +270,10 @@ def _print(result: dict[str, dict[str, Any]]) -> None:
     )
 
 
-def rules_predictor(train: list[Any], test: list[Any]) -> list[dict[str, Any]]:
-    """The rules alone: judge each test item (training items are not used)."""
-    from extractors.classify import classify
-
-    del train
-    out = []
-    for item in test:
-        c = classify(item.title, item.text, item.lang)
-        out.append({"relevance": c.level, "topics": list(c.topics), "stance": c.stance,
-                    "score": c.score})  # fmt: skip
-    return out
-
-
 def predictors() -> dict[str, Any]:
     """The predictors compared in the cross-validation (rules, and the learned layer if any)."""
+    from bench.cv_eval import rules_predictor
+
     found: dict[str, Any] = {"rules": rules_predictor}
     try:
         from extractors.learned import cv_predictors
@@ -312,7 +301,7 @@ def run_cv(labels: str = "both", k: int = 5, only: str | None = None) -> dict[st
 def run_plain(labels: str) -> dict[str, Any]:
     """One pass of the rules over the chosen label file(s), no folds (the "before" figures)."""
     from bench import labelled
-    from bench.cv_eval import breakdown
+    from bench.cv_eval import breakdown, rules_predictor
 
     splits = ("dev", "train") if labels == "both" else (labels,)
     items = labelled.load(splits)

@@ -116,6 +116,33 @@ def targets_met(pooled: dict[str, dict[str, Any]]) -> dict[str, bool]:
     return met
 
 
+def rules_predictor(train: list[Labelled], test: list[Labelled]) -> list[Output]:
+    """The classifier as shipped (rules, plus the learned layer if enabled): training unused."""
+    from extractors.classify import classify
+
+    del train
+    out = []
+    for item in test:
+        c = classify(item.title, item.text, item.lang)
+        out.append({"relevance": c.level, "topics": list(c.topics), "stance": c.stance,
+                    "score": c.score})  # fmt: skip
+    return out
+
+
+def pinned_figures(k: int = 5) -> dict[str, float | None]:
+    """The figures the tests pin: cross-validated by outlet over dev + train, as the bench."""
+    from bench import labelled
+
+    pooled = cross_validate(labelled.load(), rules_predictor, k)["pooled"]
+    figures: dict[str, float | None] = {}
+    for key in ("all", *LANG_GROUPS):
+        for figure in ("f1", "topic_micro_f1", "stance_accuracy"):
+            figures[f"{key}.{figure}"] = pooled[key][figure]
+    figures["full.precision"] = pooled["full"]["precision"]
+    figures["all.none_judged_relevant"] = pooled["all"]["none_judged_relevant"]
+    return figures
+
+
 def _fmt(x: float | None) -> str:
     return "  -  " if x is None else f"{x:.3f}"
 

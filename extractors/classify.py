@@ -133,7 +133,9 @@ def vocabulary_digest(seeds_dir: Path = SEEDS) -> str:
 
 @lru_cache(maxsize=1)
 def classifier_version() -> str:
-    """e.g. `relevance-3+topics-3+stance-3+entities-1[+learned-ab12cd34]@3fa9c1d2`; fixed per process.
+    """e.g. `relevance-3+topics-3+stance-3+entities-1@3fa9c1d2`; fixed for the process.
+
+    With the learned layer enabled, `+learned-<digest of its file>` joins the judges' versions.
 
     The judges load their vocabularies once per process, so the version is computed once too:
     a long-running process keeps the version it judged with.

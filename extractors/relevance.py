@@ -78,7 +78,9 @@ __all__ = [
     "load_taxonomy",
 ]
 
-RELEVANCE_VERSION = "relevance-2"
+# relevance-3 (issue 13): long articles judged on their thread, the implicit side, multilateral
+# formats, European languages.
+RELEVANCE_VERSION = "relevance-3"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
@@ -265,7 +267,7 @@ def _score_units(
 
 
 def _parallel(s: Sentence) -> bool:
-    """"Russia and China" next to a third country, no relation word on the pair: in a long
+    """ "Russia and China" next to a third country, no relation word on the pair: in a long
     article the two are parallel actors (rivals of the US, protectors of North Korea), not a
     relationship, however strong the sentence's verb."""
     g = s.signals
@@ -289,16 +291,16 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
     others = rules.matchers["others"]
     other_side = "china" if rules.home == "russia" else "russia"
     for u in units:
-        if not u.lead or other_side not in u.hits or u.china() and u.russia():
+        if not u.lead or other_side not in u.hits or rules.home in u.hits:
             continue
-        if rules.home in u.hits:
+        if u.china() and u.russia():  # the pair is named already
             continue
         text = masked[u.start : u.start + len(u.sentence.text)]
         found = implicit.spans(text)
         if not found:
             continue
         third = rules.matchers["third_parties"]
-        if (others is not None and others.search(text)) or (third is not None and third.search(text)):
+        if any(m is not None and m.search(text) for m in (others, third)):
             continue
         a, b = found[0]
         u.hits[rules.home] = [(u.start + a, u.start + b)]

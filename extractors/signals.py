@@ -227,12 +227,11 @@ def sentence_strength(s: Signals | None, list_min_others: int, prominent: bool) 
     if (s.pair or s.pair_list) and s.relation_near_pair:
         # A relation word attached to the pair ("draw China, Russia closer", "中俄关系").
         return 3
-    if s.multilateral and s.others < list_min_others and not s.third_first:
+    if s.multilateral and not s.pair and s.others < list_min_others and not s.third_first:
         # Both acting inside a multilateral format (an SCO summit with Xi and Putin, a UN vote
         # where both act): a substantial secondary thread (LABELING.md: related), unless the
-        # two interact directly (handled below) or are items of a list.
-        if not ((s.pair or s.pair_list) and s.relation_near_pair) and not s.pair:
-            return 2 if (linked or s.pair_list) else 1
+        # pair itself is named (then the rules below apply) or the two are items of a list.
+        return 2 if (linked or s.pair_list) else 1
     if s.others >= list_min_others:
         # Items of one enumeration ("Russia, Cuba, the US … mourn"; "envoys to China, Japan,
         # Russia"), or anything in a long one, are parallel mentions. A short list of partners

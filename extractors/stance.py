@@ -16,7 +16,8 @@ from extractors.relevance import Matcher
 from extractors.topics import Focus, count_hits, focus, load_cues, weighted_scores
 
 # stance-2: same cues and rules, judged over the focus of relevance-2 (more items found relevant).
-STANCE_VERSION = "stance-2"
+# stance-3: same rules, every language with cues, over the focus of relevance-3.
+STANCE_VERSION = "stance-3"
 
 STANCES: tuple[str, ...] = ("positive", "skeptical", "neutral")
 # One skeptical hit outweighs this many positive ones.

@@ -26,7 +26,8 @@ from extractors.matching import script_language
 from extractors.relevance import LEVELS, Matcher, Sentence, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
-TOPICS_VERSION = "topics-2"
+# topics-3: every language with cues (European languages), over the focus of relevance-3.
+TOPICS_VERSION = "topics-3"
 
 TOPICS: tuple[str, ...] = (
     "diplomacy",
@@ -180,7 +181,9 @@ def forced_focus(title: str | None, text: str, lang: str | None) -> Focus:
         return Focus(code, "none", (), (), "")
     best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score))
     n_head = _headline_split(best.sentences, bool(title))
-    titles = tuple(s.text for s in best.sentences[:n_head]) or ((best.heading,) if best.heading else ())
+    titles = tuple(s.text for s in best.sentences[:n_head])
+    if not titles and best.heading:
+        titles = (best.heading,)
     body = tuple(s.text for s in best.sentences[n_head:] if s.strength >= 1)
     return Focus(code, "related", titles, body, "")
 

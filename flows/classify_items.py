@@ -4,9 +4,10 @@ Input is JSON Lines, one object per item: `id` and either `text` (with optional 
 `lang`, `url`), a `title` alone (a headline), or `html` (a raw page, with optional `url`), which
 is extracted first exactly as ingest extracts it: in the worker pool, with the same size and
 time caps and the same minimum text length. Any language the vocabularies cover (zh, ru, en,
-de, fr, it, es, pl, uk) is judged; without `lang` it is identified from the text. Output is one object per input line, in input order: `id`, `lang`, `title`,
-`relevance`, `score`, `topics`, `stance`, `entities` (plus the evidence sentences), or `id`,
-`error_kind` and `error` when the line or the page cannot be classified. A bad line never
+de, fr, it, es, pl, uk) is judged; without `lang` it is identified from the text. Output is one
+object per input line, in input order: `id`, `lang`, `title`, `relevance`, `score`, `topics`,
+`stance`, `entities` (plus the evidence sentences), or `id`, `error_kind` and `error` when the
+line or the page cannot be classified. A bad line never
 stops the others.
 """
 

@@ -639,7 +639,8 @@ def status() -> None:
     show_status(_settings(), out, _emit)
 
 
-from flows.label_cli import eval_cmd, label, train  # noqa: E402
+from flows.label_cli import eval_cmd, train  # noqa: E402
+from flows.label_cli import label as label_cmd  # noqa: E402
 from flows.ops_cli import backup, maintain, serve  # noqa: E402
 
 main.add_command(serve)
@@ -647,7 +648,7 @@ main.add_command(backup)
 main.add_command(maintain)
 
 main.add_command(digest)
-main.add_command(label)
+main.add_command(label_cmd)
 main.add_command(train)
 main.add_command(eval_cmd)
 

@@ -122,7 +122,7 @@ def read_corrections_file(path: Path, author: str, now: datetime | None = None) 
             author,
             at,
             where=f"{path}:{row['_line']}",
-        )  # fmt: skip
+        )
         for row in read_label_rows(path)
     ]
 

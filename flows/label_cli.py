@@ -1,4 +1,4 @@
-"""`crwatch label`, `crwatch train` and `crwatch eval`: analyst corrections and the learned layer."""
+"""`crwatch label`, `crwatch train`, `crwatch eval`: analyst corrections and the learned layer."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def _author(given: str | None) -> str:
     "--from",
     "from_file",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Store every correction of a labels JSON Lines file (id, relevance, topics, stance, note).",
+    help="Store every correction of a labels JSON Lines file (id, relevance, topics, stance,"
+    " note).",
 )
 @click.option(
     "--export",
@@ -168,9 +169,9 @@ def train(
         click.echo(json.dumps(result, indent=2))
         return
     out.print(
-        f"trained on {result['items']} item(s) ({result['relevant']} relevant) → {result['output']}\n"
-        f"cross-validated relevance F1 ({result['k']} folds by outlet): rules {result['rules_f1']:.3f},"
-        f" rules + model {result['combined_f1']:.3f} → model "
+        f"trained on {result['items']} item(s) ({result['relevant']} relevant)"
+        f" → {result['output']}\ncross-validated relevance F1 ({result['k']} folds by outlet):"
+        f" rules {result['rules_f1']:.3f}, rules + model {result['combined_f1']:.3f} → model "
         + ("ENABLED" if result["enabled"] else "not enabled (it did not beat the rules)")
     )
 
@@ -178,7 +179,17 @@ def train(
 @click.command(name="eval")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def eval_cmd(as_json: bool) -> None:
-    """Score the current classifier against the stored corrections (P/R/F1 per language)."""
+    """Score the current classifier against the stored corrections (P/R/F1 per language).
+
+    Each corrected document is judged again with the current classifier and vocabularies and
+    compared with the correction in force: precision, recall and F1 of "relevant" (core or
+    related) per language, and how often the level itself agrees.
+
+    \b
+    Example:
+        crwatch eval
+        crwatch eval --json
+    """
     from flows.corrections import evaluate_corrections
     from warehouse.db import Warehouse, WarehouseError
 

@@ -1,4 +1,4 @@
-"""Analyst corrections end to end: `crwatch label`, `label --from`, `label --export`, `train`, `eval`.
+"""Analyst corrections end to end: `crwatch label` (one, --from, --export), `train`, `eval`.
 
 A correction must show at once in the facts every reader uses (named queries, stories, the
 digest), survive a reclassify, and a bad document id, a bad level or a corrupt labels file

@@ -91,7 +91,8 @@ def add_corrections(warehouse: Warehouse, corrections: Sequence[Correction]) -> 
             missing = [
                 r[0]
                 for r in con.execute(
-                    f"SELECT key FROM {_KEYS} k ANTI JOIN documents d ON d.doc_id = k.key ORDER BY key"
+                    f"SELECT key FROM {_KEYS} k ANTI JOIN documents d ON d.doc_id = k.key"
+                    " ORDER BY key"
                 ).fetchall()
             ]
         if missing:

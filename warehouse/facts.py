@@ -89,6 +89,7 @@ def _document_facts_sql(con: duckdb.DuckDBPyConnection, doc_filter: str) -> str:
         doc_filter=doc_filter, corrections=corrections.format(doc_filter=doc_filter)
     )
 
+
 _STORY_FACTS = """
 SELECT story_id,
        arg_min(doc_id, (published_or_seen_at, -text_chars, doc_id)) AS representative_doc_id,
@@ -178,8 +179,7 @@ def refresh_facts(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str]) -> int
                 f"FROM document_facts d WHERE {doc_filter}"
             )
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_NEW} AS "
-                + _document_facts_sql(con, doc_filter)
+                f"CREATE OR REPLACE TEMP TABLE {_NEW} AS " + _document_facts_sql(con, doc_filter)
             )
         con.execute(f"DELETE FROM document_facts WHERE rowid IN (SELECT row_id FROM {_OLD})")
         con.execute(f"INSERT INTO document_facts BY NAME SELECT * FROM {_NEW}")
