@@ -213,6 +213,8 @@ def throughput(n_texts: int = 1500, n_pages: int = 150) -> dict[str, float]:
     long_texts = _texts(n_texts // 6, 2000)
     docs_per_s = rate(texts)
     long_per_s = rate(long_texts)
+    full_texts = _full_texts(n_texts // 6)
+    full_per_s = rate(full_texts) if full_texts else 0.0
 
     pages = []
     for record in iter_warc(CCTV_WARC):
@@ -232,9 +234,70 @@ def throughput(n_texts: int = 1500, n_pages: int = 150) -> dict[str, float]:
         "classify_mean_chars": sum(len(t) for _, t, _ in texts) / len(texts),
         "classify_long_docs_per_s": long_per_s,
         "classify_long_mean_chars": sum(len(t) for _, t, _ in long_texts) / len(long_texts),
+        "classify_full_docs_per_s": full_per_s,
+        "classify_full_mean_chars": (
+            sum(len(t) for _, t, _ in full_texts) / len(full_texts) if full_texts else 0.0
+        ),
         "extract_pages_per_s": pages_per_s,
         "ratio": long_per_s / pages_per_s,
+        "full_share_of_extraction": pages_per_s / full_per_s if full_per_s else float("nan"),
+        **_news_page_extraction(limits, full_per_s),
     }
+
+
+def _news_page_extraction(limits: Any, full_per_s: float) -> dict[str, float]:
+    """Extraction on real news article pages (fundus: 181 publishers, 41 countries), whose
+    length is that of the full-text articles, next to classifying such articles."""
+    from extractors.extract import extract_page
+    from extractors.labelled import CORPUS
+    from extractors.records import Provenance, RawPage
+
+    root = CORPUS / "extraction" / "fundus_testdata"
+    index = root / "fundus_index.jsonl"
+    if not index.exists() or not full_per_s:
+        return {}
+    pages = []
+    for line in index.read_text(encoding="utf-8").splitlines()[:120]:
+        row = json.loads(line)
+        body = gzip.decompress((root / row["html_file"]).read_bytes())
+        provenance = Provenance(source="bench", origin="file", locator=row["html_file"])
+        pages.append(RawPage(url=row["url"], body=body, provenance=provenance,
+                             content_type="text/html"))  # fmt: skip
+    extract_page(pages[0], limits)
+    started = time.process_time()
+    chars = 0
+    for page in pages:
+        doc = extract_page(page, limits)
+        chars += len(getattr(doc, "text", "") or "")
+    per_s = len(pages) / (time.process_time() - started)
+    return {
+        "extract_news_pages_per_s": per_s,
+        "extract_news_mean_chars": chars / len(pages),
+        "full_share_of_news_extraction": per_s / full_per_s,
+    }
+
+
+def _full_texts(limit: int) -> list[tuple[str | None, str, str]]:
+    """Full-text articles naming both sides (RT Russian, allsides English), for throughput."""
+    from extractors.labelled import CORPUS
+
+    out: list[tuple[str | None, str, str]] = []
+    sets = (("news/ru_fulltext/rt_ng/russia_today.jsonl.gz", "ru"),
+            ("news/en_fulltext/allsides/articles_china_or_russia.jsonl.gz", "en"))  # fmt: skip
+    for rel, lang in sets:
+        path = CORPUS / rel
+        if not path.exists():
+            continue
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            taken = 0
+            for line in fh:
+                row = json.loads(line)
+                if row.get("mentions_both") and len(row.get("text") or "") >= 3000:
+                    out.append((row.get("title"), row["text"], lang))
+                    taken += 1
+                    if taken >= limit // 2:
+                        break
+    return out
 
 
 def _print(result: dict[str, dict[str, Any]]) -> None:
@@ -361,8 +424,18 @@ def main(argv: Iterable[str] | None = None) -> int:
             f" {speed['classify_long_docs_per_s']:,.0f} docs/s on long ones"
             f" (mean {speed['classify_long_mean_chars']:,.0f} chars); extraction"
             f" {speed['extract_pages_per_s']:,.0f} pages/s on CCTV pages;"
-            f" classification of long texts is {speed['ratio']:.0f}x faster"
+            f" classification of long texts is {speed['ratio']:.0f}x faster;"
+            f" full-text articles naming both sides (mean {speed['classify_full_mean_chars']:,.0f}"
+            f" chars) {speed['classify_full_docs_per_s']:,.0f} docs/s ="
+            f" {100 * speed['full_share_of_extraction']:.1f}% of a CCTV page's extraction time"
         )
+        if "extract_news_pages_per_s" in speed:
+            print(
+                f"   extraction of real news article pages (fundus, text mean"
+                f" {speed['extract_news_mean_chars']:,.0f} chars):"
+                f" {speed['extract_news_pages_per_s']:,.0f} pages/s; classifying a full-text"
+                f" article costs {100 * speed['full_share_of_news_extraction']:.1f}% of that"
+            )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
