@@ -159,7 +159,15 @@ def load_model(path: Path = MODEL_PATH) -> Model | None:
     if not path.exists():
         return None
     raw = path.read_bytes()
-    return parse_model(json.loads(raw), raw)
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        return parse_model(data, raw)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(
+            f"{path} is not a usable model file ({exc}): delete it or run `crwatch train` again"
+        ) from exc
 
 
 def model_digest(path: Path = MODEL_PATH) -> str:
