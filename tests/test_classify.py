@@ -262,10 +262,10 @@ def test_cli_reclassify_since_a_date(settings: Settings) -> None:
 # relevance-3 / topics-3 / stance-3 (docs/BENCHMARKS.md). The rules are deterministic: the
 # tolerance leaves room for small vocabulary edits, not for noise.
 CV_FLOORS = {
-    "all.f1": 0.916, "all.topic_micro_f1": 0.781, "all.stance_accuracy": 0.846,
+    "all.f1": 0.916, "all.topic_micro_f1": 0.781, "all.stance_accuracy": 0.851,
     "zh.f1": 0.930, "zh.topic_micro_f1": 0.807, "zh.stance_accuracy": 0.868,
     "ru.f1": 0.860, "ru.topic_micro_f1": 0.712, "ru.stance_accuracy": 0.784,
-    "en.f1": 0.938, "en.topic_micro_f1": 0.777, "en.stance_accuracy": 0.866,
+    "en.f1": 0.938, "en.topic_micro_f1": 0.777, "en.stance_accuracy": 0.878,
     "eu.f1": 0.889, "eu.topic_micro_f1": 0.769, "eu.stance_accuracy": 0.750,
     "full.precision": 0.700,
 }  # fmt: skip
