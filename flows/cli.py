@@ -639,9 +639,10 @@ def status() -> None:
     show_status(_settings(), out, _emit)
 
 
-from flows.ops_cli import backup, maintain, serve  # noqa: E402
+from flows.ops_cli import backup, doctor, maintain, serve  # noqa: E402
 
 main.add_command(serve)
+main.add_command(doctor)
 main.add_command(backup)
 main.add_command(maintain)
 

@@ -213,7 +213,8 @@ def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
             None,
             (
                 f"not running (the serve recorded in {settings.home / 'serve.json'}, pid"
-                f" {state.pid}, died without cleaning up; the next `crwatch serve` stops what it left)"
+                f" {state.pid}, died without cleaning up; the next `crwatch serve` stops what"
+                " it left)"
             ),
         )
     return False, None, "not running"
@@ -379,3 +380,48 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
             console.print("failing sources: none")
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# ---------------------------------------------------------------- doctor
+
+
+@click.command()
+def doctor() -> None:
+    """Check the setup crwatch depends on and say what to fix; exit 1 if anything FAILs.
+
+    Checks Python and the pinned package versions (and requirements.lock), that the DuckDB
+    extensions load offline, the data folder and warehouse, free disk space, the sources
+    file, the SMTP server (when configured), whether `crwatch serve` runs, and the Prefect
+    API with the list calls Prefect's CLI makes (when serve runs or PREFECT_API_URL is set).
+
+    \b
+    Example:
+        crwatch doctor
+    """
+    from flows.doctor import FAIL, OK, SKIP, WARN, Check, run_checks
+
+    colours = {OK: "green", WARN: "yellow", SKIP: "dim", FAIL: "bold red"}
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        checks: list[Check] = [Check("configuration", FAIL, str(exc), "fix the setting named")]
+    else:
+        checks = []
+        for check in run_checks(settings):
+            checks.append(check)
+            _print_check(check, colours)
+    if not checks or checks[0].name == "configuration":
+        for check in checks:
+            _print_check(check, colours)
+    failed = [check.name for check in checks if check.status == FAIL]
+    if failed:
+        out.print(f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}")
+        raise SystemExit(1)
+    out.print("doctor: all checks passed")
+
+
+def _print_check(check: Any, colours: dict[str, str]) -> None:
+    status = f"[{colours[check.status]}]{check.status:<4}[/]"
+    out.print(f"{status} {check.name:<18} {check.detail}", highlight=False, soft_wrap=True)
+    if check.fix and check.status != "ok":
+        out.print(f"     {'':<18} fix: {check.fix}", highlight=False, soft_wrap=True)
