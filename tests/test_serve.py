@@ -238,6 +238,13 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
                 if command[-2:] == ["--state-type", "COMPLETED"]:
                     assert completed[-1] in stdout, stdout
         cli_seconds = time.monotonic() - cli_started
+        # The doctor finds the served API through serve.json and checks the same list calls.
+        doctor = subprocess.run(
+            [sys.executable, "-m", "flows.cli", "doctor"], cwd=REPO, env=env,
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+        assert "ok   prefect api" in doctor.stdout and "from crwatch serve" in doctor.stdout
     finally:
         stop_started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
