@@ -117,9 +117,13 @@ class RunRecorder:
         self.opened = False
         self.closed = False
 
-    def _warehouse(self) -> Warehouse:
-        wait = min(self.settings.lock_wait_seconds, _RECORD_WAIT_SECONDS)
-        return Warehouse(self.settings.warehouse, wait)
+    def _warehouse(self, failed: bool) -> Warehouse:
+        # A failure (often the warehouse being busy) is journaled soon rather than waiting
+        # as long again; a completed run waits like any writer.
+        wait = self.settings.lock_wait_seconds
+        return Warehouse(
+            self.settings.warehouse, min(wait, _RECORD_WAIT_SECONDS) if failed else wait
+        )
 
     def open(self, warehouse: Warehouse) -> None:
         """Write the row with status 'running' (the warehouse is migrated)."""
@@ -138,7 +142,7 @@ class RunRecorder:
         if self.closed:
             return
         self.closed = True
-        warehouse = self._warehouse()
+        warehouse = self._warehouse(failed=status != "completed")
         try:
             if not self.opened:
                 warehouse.migrate()

@@ -165,14 +165,15 @@ def run_ingest(
             _set_aside_stillborn_warehouse(settings.warehouse)
             warehouse.migrate()
             record.open(warehouse)
-            crashed = mark_crashed(warehouse, "ingest", run_id)
-            if crashed:
-                _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
-                                  ", ".join(crashed))  # fmt: skip
+            # The journal first: a run that could not close its row says there how it ended.
             journaled = drain_journal(settings.home, warehouse)
             if journaled:
                 _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
                                journal_path(settings.home).name)  # fmt: skip
+            crashed = mark_crashed(warehouse, "ingest", run_id)
+            if crashed:
+                _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
+                                  ", ".join(crashed))  # fmt: skip
             sync_entity_catalogue(warehouse)
             return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
                                record)  # fmt: skip

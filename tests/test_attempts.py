@@ -132,6 +132,13 @@ def test_journal_entries_move_into_runs_once(tmp_path: Path) -> None:
     _, rows = warehouse.query("SELECT run_id, status, error_kind, params FROM runs")
     assert rows == [("j1", "failed", "warehouse_busy", '{"seeds": true}')]
     assert (tmp_path / "attempts.jsonl").read_text() == "not json\n"
+    # A run that opened its row but could only journal its end: the journal closes the row.
+    start_run(warehouse, "j2", "ingest", {})
+    append_attempt(tmp_path, {**entry, "run_id": "j2", "status": "completed", "error": None,
+                              "error_kind": None, "counts": {"docs_new": 7}})  # fmt: skip
+    assert drain_journal(tmp_path, warehouse) == ["j2"]
+    _, rows = warehouse.query("SELECT status, docs_new, seconds FROM runs WHERE run_id = 'j2'")
+    assert rows == [("completed", 7, 31.0)]
 
 
 def test_rows_of_dead_processes_are_marked_crashed_without_the_lock(tmp_path: Path) -> None:

@@ -162,8 +162,18 @@ def mark_crashed_if_dead(
     return dead
 
 
+_COUNTS = (
+    "items_seen", "docs_new", "docs_duplicate", "docs_changed", "docs_failed",
+    "relevant_core", "relevant_related", "relevant_passing", "relevant_none",
+)  # fmt: skip
+
+
 def import_attempts(warehouse: Warehouse, attempts: Iterable[dict[str, Any]]) -> list[str]:
-    """Insert journal entries (attempts that could not be written then) missing from `runs`."""
+    """Write journal entries (attempts the warehouse refused then) into `runs`; return their ids.
+
+    A missing row is inserted. A row still 'running' (its process could open it but not close
+    it), or one marked 'crashed' by a guess from outside, takes the entry's own final status.
+    """
     added: list[str] = []
     with warehouse.writer() as con:
         columns = _columns(con)
@@ -171,15 +181,25 @@ def import_attempts(warehouse: Warehouse, attempts: Iterable[dict[str, Any]]) ->
             run_id = str(attempt.get("run_id") or "")
             if not run_id:
                 continue
-            exists = con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()
-            if exists and exists[0]:
-                continue
             values = {k: attempt.get(k) for k in RUN_COLUMNS if k in columns and k in attempt}
+            counts = attempt.get("counts") or {}
+            values.update({k: int(v) for k, v in counts.items() if k in _COUNTS and k in columns})
             if isinstance(values.get("params"), dict):
                 values["params"] = json.dumps(values["params"], default=str)
-            con.execute(
-                f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' for _ in values)})",
-                list(values.values()),
-            )
+            found = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            if found is None:
+                con.execute(
+                    f"INSERT INTO runs ({', '.join(values)})"
+                    f" VALUES ({', '.join('?' for _ in values)})",
+                    list(values.values()),
+                )
+            elif found[0] in ("running", "crashed"):
+                final = {k: v for k, v in values.items() if k not in ("run_id", "started_at")}
+                con.execute(
+                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in final)} WHERE run_id = ?",
+                    [*final.values(), run_id],
+                )
+            else:
+                continue
             added.append(run_id)
     return added
