@@ -56,6 +56,10 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
     timezone). Trigger a run now with `PREFECT_API_URL=http://127.0.0.1:4200/api prefect
     deployment run 'ingest/scheduled'`.
 
+    One serve per data folder; it records itself in <home>/serve.json and removes it on a
+    clean stop. Its children die with it, and a new serve stops whatever a killed one left
+    and marks that one's unfinished runs crashed, so after a crash just start it again.
+
     \b
     Example:
         crwatch serve
