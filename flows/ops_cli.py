@@ -199,7 +199,7 @@ def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
 
     state = read_state(settings.home)
     alive = serve_running(settings.home)
-    if alive and state is not None:
+    if alive and state is not None and state.serve_alive():
         health = "answers" if server_healthy(state.api_url, timeout=2.0) else "DOES NOT ANSWER"
         return (
             True,
