@@ -453,13 +453,13 @@ _FLOWS = ("ingest", "digest", "maintain")
 _UNFINISHED = ("RUNNING", "PENDING", "CANCELLING")
 
 
-def crash_orphaned_flow_runs(url: str, reason: str) -> list[str]:
+def crash_orphaned_flow_runs(url: str, reason: str) -> list[dict[str, Any]]:
     """Set Crashed on deployment runs of our flows that a dead runner left unfinished.
 
     Called before this serve's runner starts, while it holds the serve lock: such a run was
     started by a previous runner of this data folder, which is dead, so nothing will ever end
     it. Runs without a deployment (one-off `crwatch ingest` against this API) are left alone.
-    Returns the flow run ids marked.
+    Returns the flow runs marked (as the API returned them).
     """
     body = {
         "flow_runs": {
@@ -469,7 +469,7 @@ def crash_orphaned_flow_runs(url: str, reason: str) -> list[str]:
         "flows": {"name": {"any_": list(_FLOWS)}},
         "limit": 200,
     }
-    marked: list[str] = []
+    marked: list[dict[str, Any]] = []
     try:
         with httpx.Client(base_url=url.rstrip("/") + "/", timeout=10.0) as client:
             response = client.post("flow_runs/filter", json=body)
@@ -483,14 +483,63 @@ def crash_orphaned_flow_runs(url: str, reason: str) -> list[str]:
                         f"flow_runs/{run['id']}/set_state", json={"state": state, "force": force}
                     )
                     if answer.is_success and answer.json().get("status") == "ACCEPT":
-                        marked.append(str(run["id"]))
+                        marked.append(run)
                         break
     except (httpx.HTTPError, ValueError, KeyError) as exc:
         log.error("could not mark the previous serve's flow runs crashed: %s", exc)
     if marked:
         log.warning("marked %d flow run(s) of the previous serve crashed: %s", len(marked),
-                    ", ".join(marked))  # fmt: skip
+                    ", ".join(str(run["id"]) for run in marked))  # fmt: skip
     return marked
+
+
+def journal_unrecorded_crashes(
+    settings: Settings, runs: list[dict[str, Any]], flow_names: dict[str, str], reason: str
+) -> list[str]:
+    """Journal the crashed flow runs that died before opening their `runs` row.
+
+    A run killed while Prefect was still starting it has no row, so without this it would be
+    visible only in Prefect. `crwatch status` shows journal entries; the next ingest moves them
+    into `runs`. Returns the run ids journaled.
+    """
+    from flows.attempts import append_attempt
+    from warehouse.db import Warehouse, WarehouseError
+
+    known: set[str] = set()
+    if settings.warehouse.exists():
+        try:
+            _, rows = Warehouse(settings.warehouse, 5.0).query("SELECT run_id FROM runs")
+            known = {str(row[0]) for row in rows}
+        except WarehouseError:
+            pass  # journal them all: a row that exists is only updated, never doubled
+    journaled = []
+    for run in runs:
+        run_id = str(run["id"])
+        if run_id in known:
+            continue
+        append_attempt(
+            settings.home,
+            {
+                "run_id": run_id, "flow": flow_names.get(str(run.get("flow_id")), "?"),
+                "started_at": run.get("start_time") or run.get("expected_start_time")
+                or datetime.now(UTC).isoformat(),
+                "finished_at": datetime.now(UTC).isoformat(), "status": "crashed",
+                "error_kind": "killed", "error": f"killed before it wrote anything: {reason}",
+                "host": this_host(), "params": run.get("parameters") or {},
+            },
+        )  # fmt: skip
+        journaled.append(run_id)
+    return journaled
+
+
+def flow_names(url: str) -> dict[str, str]:
+    """flow id -> flow name, from the API ({} when it does not answer)."""
+    try:
+        response = httpx.post(url.rstrip("/") + "/flows/filter", json={"limit": 200}, timeout=10)
+        response.raise_for_status()
+        return {str(flow["id"]): str(flow["name"]) for flow in response.json()}
+    except (httpx.HTTPError, ValueError, KeyError):
+        return {}
 
 
 def mark_dead_runs(settings: Settings, reason: str) -> list[str]:
@@ -563,8 +612,11 @@ def serve(settings: Settings, interval_seconds: float | None = None) -> int:
                 f"the crwatch serve that ran it died (found by serve pid {os.getpid()} at"
                 f" {datetime.now(UTC).isoformat(timespec='seconds')})"
             )
-            crash_orphaned_flow_runs(os.environ["PREFECT_API_URL"], reason)
+            crashed = crash_orphaned_flow_runs(os.environ["PREFECT_API_URL"], reason)
             mark_dead_runs(settings, reason)
+            if crashed:
+                by_id = flow_names(os.environ["PREFECT_API_URL"])
+                journal_unrecorded_crashes(settings, crashed, by_id, reason)
             deployments = build_deployments(settings, interval_seconds)
             names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
             log.info("serving deployments=%s runner=%s home=%s", names, settings.runner,

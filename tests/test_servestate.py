@@ -180,3 +180,35 @@ def test_a_port_held_by_another_program_is_named_plainly(tmp_path: Path) -> None
         server.server_close()
     assert "another Prefect server already answers" in str(caught.value)
     assert "PREFECT_API_URL" in str(caught.value)
+
+
+def test_a_run_killed_before_its_first_write_still_shows_in_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from click.testing import CliRunner
+
+    from flows.attempts import read_attempts
+    from flows.cli import main
+    from flows.serve import journal_unrecorded_crashes
+    from warehouse.db import Warehouse
+    from warehouse.runs import start_run
+
+    monkeypatch.setenv("CRWATCH_HOME", str(tmp_path))
+    monkeypatch.delenv("CRWATCH_CONFIG", raising=False)
+    settings = load_settings()
+    warehouse = Warehouse(settings.warehouse)
+    warehouse.migrate()
+    start_run(warehouse, "has-a-row", "ingest", {})
+    crashed = [
+        {"id": "has-a-row", "flow_id": "f1"},
+        {"id": "died-starting-0042", "flow_id": "f1", "start_time": datetime.now(UTC).isoformat()},
+    ]
+    journaled = journal_unrecorded_crashes(settings, crashed, {"f1": "ingest"}, "serve died")
+    assert journaled == ["died-starting-0042"]
+    [entry] = read_attempts(settings.home)
+    assert (entry["flow"], entry["status"], entry["error_kind"]) == ("ingest", "crashed", "killed")
+    result = CliRunner().invoke(main, ["status"])
+    flat = " ".join(result.output.split())
+    assert "ing-0042 crashed killed" in flat, result.output
