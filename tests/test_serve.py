@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -146,15 +147,24 @@ def _stop(proc: subprocess.Popen[bytes]) -> float:
     return time.monotonic() - started
 
 
-PREFECT_COMMANDS = [
-    ["deployment", "ls"],
-    ["flow-run", "ls"],
-    ["flow-run", "ls", "--limit", "5"],
-    ["flow-run", "ls", "--state-type", "COMPLETED"],
-    ["flow", "ls"],
-    ["work-pool", "ls"],
-    ["concurrency-limit", "ls"],
-]
+def _prefect_cli(commands: list[list[str]], env: dict[str, str], url: str) -> dict[str, str]:
+    """Run Prefect's own CLI commands against `url`, three at a time; stdout by command line.
+
+    Each must exit 0 (each pays Prefect's import: seconds on a loaded 2-core machine).
+    """
+    cli_env = {**env, "PREFECT_API_URL": url, "COLUMNS": "250"}
+    found: dict[str, str] = {}
+    for first in range(0, len(commands), 3):
+        running = [
+            (command, subprocess.Popen([sys.executable, "-m", "prefect", *command], env=cli_env,
+                                       text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+            for command in commands[first : first + 3]
+        ]  # fmt: skip
+        for command, child in running:
+            stdout, stderr = child.communicate(timeout=120)
+            assert child.returncode == 0, (command, stdout[-2000:], stderr[-2000:])
+            found[" ".join(command)] = stdout
+    return found
 
 
 @pytest.mark.slow
@@ -216,27 +226,17 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
         state = json.loads((home / "serve.json").read_text())
         assert state["pid"] == proc.pid and state["api_url"] == f"http://127.0.0.1:{port}/api"
         assert state["server_pid"] in _children(proc.pid) and state["started_at"]
-        # Prefect's own CLI against the served API: every list command an operator uses.
-        cli_env = {**env, "PREFECT_API_URL": state["api_url"], "COLUMNS": "250"}
-        prefect = [sys.executable, "-m", "prefect"]
+        # Prefect's own CLI against the served API (more commands in the kill test below).
         cli_started = time.monotonic()
-        commands = [*PREFECT_COMMANDS, ["flow-run", "logs", completed[-1]],
-                    ["deployment", "run", "maintain/daily"]]  # fmt: skip
-        # Three at a time: each pays Prefect's import (seconds on a loaded 2-core machine).
-        for first in range(0, len(commands), 3):
-            running = [
-                (command, subprocess.Popen([*prefect, *command], env=cli_env, text=True,
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-                for command in commands[first : first + 3]
-            ]  # fmt: skip
-            for command, child in running:
-                stdout, stderr = child.communicate(timeout=120)
-                assert child.returncode == 0, (command, stdout[-2000:], stderr[-2000:])
-                if command == ["deployment", "ls"]:
-                    for name in ("ingest/scheduled", "maintain/daily", "digest/weekly"):
-                        assert name in stdout, stdout
-                if command[-2:] == ["--state-type", "COMPLETED"]:
-                    assert completed[-1] in stdout, stdout
+        outputs = _prefect_cli(
+            [["deployment", "ls"], ["flow-run", "ls"],
+             ["flow-run", "ls", "--state-type", "COMPLETED"],
+             ["deployment", "run", "maintain/daily"]],
+            env, state["api_url"],
+        )  # fmt: skip
+        for name in ("ingest/scheduled", "maintain/daily", "digest/weekly"):
+            assert name in outputs["deployment ls"], outputs["deployment ls"]
+        assert completed[-1] in outputs["flow-run ls --state-type COMPLETED"]
         cli_seconds = time.monotonic() - cli_started
         # The doctor finds the served API through serve.json and checks the same list calls.
         doctor = subprocess.run(
@@ -260,8 +260,8 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
           f" (interval {INTERVAL_SECONDS} s), {len(after_restart)} after the server was killed"
           f" {first_two - (killed_at - started):.0f} s before the end; stopped in"
           f" {stop_seconds:.1f} s")  # fmt: skip
-    print(f"[figure] prefect CLI: {len(PREFECT_COMMANDS) + 2} commands exit 0 against the"
-          f" served API ({cli_seconds:.1f} s)")  # fmt: skip
+    print(f"[figure] prefect CLI: {len(outputs)} commands exit 0 against the served API"
+          f" ({cli_seconds:.1f} s)")  # fmt: skip
     assert not (home / "serve.json").exists(), "serve.json left after a clean stop"
     assert proc.returncode == 0, log[-4000:]
     assert "prefect server ready" in log and "stopped" in log
@@ -350,6 +350,25 @@ def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_pa
         assert f"{holder.run_id[-8:]} crashed killed" in flat, status.stdout + status.stderr
         assert f"running (pid {second.pid}" in flat
 
+        # Meanwhile, the rest of Prefect's CLI an operator uses, against the restarted serve.
+        cli: dict[str, object] = {}
+
+        def run_cli() -> None:
+            started = time.monotonic()
+            try:
+                cli["outputs"] = _prefect_cli(
+                    [["flow-run", "ls", "--limit", "5"],
+                     ["flow-run", "ls", "--state-type", "CRASHED"], ["flow", "ls"],
+                     ["work-pool", "ls"], ["concurrency-limit", "ls"],
+                     ["flow-run", "logs", holder.run_id]],
+                    env, api,
+                )  # fmt: skip
+            except BaseException as exc:  # re-raised in the test's thread
+                cli["error"] = exc
+            cli["seconds"] = time.monotonic() - started
+
+        cli_thread = threading.Thread(target=run_cli)
+        cli_thread.start()
         # The next scheduled run completes, with the records the killed run had not stored.
         warehouse = Warehouse(home / "crwatch.duckdb", lock_wait_seconds=10)
         deadline = time.monotonic() + 150
@@ -369,6 +388,12 @@ def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_pa
         fetches, dup_fetches, dup_docs, documents = counts[0]
         assert (fetches, dup_fetches, dup_docs, documents) == (KILL_PAGES, 0, 0, KILL_PAGES)
         second_tree = set(_children(second.pid))
+        cli_thread.join(timeout=300)
+        if "error" in cli:
+            raise cli["error"]  # type: ignore[misc]
+        outputs = cli["outputs"]
+        assert isinstance(outputs, dict)
+        assert holder.run_id in outputs["flow-run ls --state-type CRASHED"]
     finally:
         if first.poll() is None:
             first.kill()
@@ -384,4 +409,8 @@ def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_pa
         f" {len(survivors)} alive 1 s after the kill, 0 after the restart; serving again in"
         f" {ready:.1f} s; next run completed {next_seconds:.0f} s after the kill; duplicates 0;"
         f" stopped in {stop_seconds:.1f} s; test {time.monotonic() - test_started:.0f} s"
+    )
+    print(
+        f"[figure] prefect CLI after the restart: {len(outputs)} more commands exit 0"
+        f" ({cli['seconds']:.1f} s, while the next run went on)"
     )
