@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -24,6 +27,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any, TypeVar
 
 from extractors.extract import ExtractionLimits, extract_page
+from extractors.lifeline import die_with_parent
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
 Outcome = ExtractedDoc | ExtractionError
@@ -49,9 +53,16 @@ ExtractFn = Callable[[RawPage, ExtractionLimits], Outcome]
 
 
 def _worker_main(
-    conn: Connection, limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn
+    conn: Connection,
+    limits: ExtractionLimits,
+    memory_mb: int,
+    extract_fn: ExtractFn,
+    parent: int | None = None,
 ) -> None:
     """Worker loop: receive (index, page), send (index, outcome) until told to stop."""
+    if parent is not None:
+        # Killed with the ingest (kill -9, OOM), a worker must not live on as an orphan.
+        die_with_parent(signal.SIGKILL, expected_parent=parent)
     _limit_memory(memory_mb)
     conn.send("ready")  # imports are done: the parent starts deadlines only from here
     while True:
@@ -137,9 +148,12 @@ class ExtractionPool:
 
     def _launch(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
+        # The kernel signals a child when the *thread* that started it ends: only workers
+        # started by the main thread (which lives as long as the process) ask for it.
+        owner = os.getpid() if threading.current_thread() is threading.main_thread() else None
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
-            args=(child, self.limits, self.memory_mb, self.extract_fn),
+            args=(child, self.limits, self.memory_mb, self.extract_fn, owner),
             daemon=True,
             name="crwatch-extract",
         )

@@ -624,11 +624,13 @@ def export(out_dir: Path) -> None:
 
 @main.command()
 def status() -> None:
-    """Show the data folder, what the warehouse holds, the last runs and the schedule.
+    """Show the data folder, serve, failed attempts, what the warehouse holds and the last runs.
 
-    Lists the last runs (a run whose process died shows as crashed), failing sources, the
-    sizes of the warehouse and the WARC archive, the ingest lock holder, and the next
-    scheduled runs when `crwatch serve` is running.
+    Shows whether `crwatch serve` runs (pid, API health) and the next scheduled runs (or that
+    nothing will run them), the failed, skipped and crashed attempts of the last 24 h with
+    their reason (also those the warehouse could not record: <home>/attempts.jsonl), the last
+    runs (a run whose process died shows as crashed), failing sources, the sizes of the
+    warehouse and the WARC archive, and the ingest lock holder.
 
     \b
     Example:
@@ -641,9 +643,10 @@ def status() -> None:
 
 from flows.label_cli import eval_cmd, train  # noqa: E402
 from flows.label_cli import label as label_cmd  # noqa: E402
-from flows.ops_cli import backup, maintain, serve  # noqa: E402
+from flows.ops_cli import backup, doctor, maintain, serve  # noqa: E402
 
 main.add_command(serve)
+main.add_command(doctor)
 main.add_command(backup)
 main.add_command(maintain)
 

@@ -47,6 +47,7 @@ from flows.mail import (
     write_outbox,
 )
 from flows.runlock import Holder, RunLock
+from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
@@ -933,6 +934,7 @@ def digest_flow(
     week: str | None = None, force: bool = False, latest_data: bool = False
 ) -> dict[str, Any]:
     """Prefect flow: the digest of one ISO week (default: the last complete one)."""
+    bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
     settings = load_settings()
     flow_run = getattr(get_run_context(), "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex

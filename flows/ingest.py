@@ -29,13 +29,15 @@ from extractors.records import AcquisitionError, Provenance
 from extractors.seeds import load_seed_baseline
 from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
+from flows.attempts import RunRecorder, drain_journal, journal_path
 from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.runlock import Holder, RunLock, RunLockBusy
+from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings
 from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
-from warehouse.runs import finish_run, mark_crashed, start_run
+from warehouse.runs import error_text, mark_crashed
 from warehouse.search import refresh_index
 
 if TYPE_CHECKING:
@@ -152,17 +154,34 @@ def run_ingest(
     call = run_task or (lambda fn, *args: fn.fn(*args))
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
-    # One ingest at a time per data folder; the OS drops the lock if its holder dies.
-    with _writer_lock(settings, warehouse, run_id, params) as lock:
-        _set_aside_stillborn_warehouse(settings.warehouse)
-        warehouse.migrate()
-        crashed = mark_crashed(warehouse, "ingest", run_id)
-        if crashed:
-            _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
-                              ", ".join(crashed))  # fmt: skip
-        sync_entity_catalogue(warehouse)
-        start_run(warehouse, run_id, "ingest", params, lock.waited, settings.runner)
-        return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live)
+    # Every attempt ends as a row in `runs` (or in the attempts journal when the warehouse
+    # itself cannot be written), whatever stops it.
+    record = RunRecorder(settings, run_id, "ingest", params, settings.runner)
+    started = time.perf_counter()
+    try:
+        # One ingest at a time per data folder; the OS drops the lock if its holder dies.
+        with _writer_lock(settings, run_id, record) as lock:
+            record.lock_wait = lock.waited
+            _set_aside_stillborn_warehouse(settings.warehouse)
+            warehouse.migrate()
+            record.open(warehouse)
+            # The journal first: a run that could not close its row says there how it ended.
+            journaled = drain_journal(settings.home, warehouse)
+            if journaled:
+                _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
+                               journal_path(settings.home).name)  # fmt: skip
+            crashed = mark_crashed(warehouse, "ingest", run_id)
+            if crashed:
+                _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
+                                  ", ".join(crashed))  # fmt: skip
+            sync_entity_catalogue(warehouse)
+            return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
+                               record)  # fmt: skip
+    except BaseException as exc:
+        if not record.closed:
+            _logger().error("ingest %s failed: %s", run_id, error_text(exc))
+            record.fail(exc, {}, time.perf_counter() - started)
+        raise
 
 
 # A DuckDB file starts with three 4 KiB header blocks; a shorter one never held any data.
@@ -203,9 +222,7 @@ def ingest_lock_wait_seconds(settings: Settings) -> float:
 
 
 @contextmanager
-def _writer_lock(
-    settings: Settings, warehouse: Warehouse, run_id: str, params: dict[str, Any]
-) -> Iterator[RunLock]:
+def _writer_lock(settings: Settings, run_id: str, record: RunRecorder) -> Iterator[RunLock]:
     """Hold the ingest writer lock; a run that cannot get it is recorded as 'skipped'."""
     wait = ingest_lock_wait_seconds(settings)
 
@@ -218,9 +235,8 @@ def _writer_lock(
         lock.acquire()
     except RunLockBusy as exc:
         _logger().error("%s", exc)
-        warehouse.migrate()
-        start_run(warehouse, run_id, "ingest", params, lock.wait_seconds, settings.runner)
-        finish_run(warehouse, run_id, "skipped", {}, 0.0, str(exc))
+        record.lock_wait = lock.wait_seconds
+        record.fail(exc, {}, lock.wait_seconds, status="skipped")
         raise
     try:
         if lock.waited > 0.5:
@@ -259,11 +275,20 @@ def _run_locked(
     progress: ProgressHook | None,
     call: Callable[..., IngestSummary],
     live: bool,
+    record: RunRecorder,
 ) -> IngestSummary:
     """The body of `run_ingest`, run while holding the writer lock."""
     started = time.perf_counter()
     total = IngestSummary()
     stories = StoryIndex()  # shared by the run's ingestors: the days it loaded stay loaded
+    ingestors: list[Ingestor] = []  # their `committed` counts survive a failure
+
+    def ingestor_for(hook: Callable[[Item | AlreadyStored], None] | None, pool: Any) -> Ingestor:
+        made = Ingestor(warehouse, run_id, pool, settings.batch_size, hook,
+                        settings.min_text_chars, stories)  # fmt: skip
+        ingestors.append(made)
+        return made
+
     try:
         with ExitStack() as stack:
             pool: Any = None  # ExtractionPool or DaskExtractionPool: the same .map() contract
@@ -280,45 +305,29 @@ def _run_locked(
                 pool = stack.enter_context(make_pool(settings))
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
-                ingestor = Ingestor(
-                    warehouse,
-                    run_id,
-                    None,
-                    settings.batch_size,
-                    hook,
-                    settings.min_text_chars,
-                    stories,
-                )
+                ingestor = ingestor_for(hook, None)
                 total.merge(call(ingest_seed_baseline, ingestor, settings.seeds_dir))
             for path in replay:
                 size = path.stat().st_size if path.is_file() else None
                 hook = progress(path.name, size) if progress else None
-                ingestor = Ingestor(
-                    warehouse,
-                    run_id,
-                    pool,
-                    settings.batch_size,
-                    hook,
-                    settings.min_text_chars,
-                    stories,
-                )
+                ingestor = ingestor_for(hook, pool)
                 total.merge(call(replay_warc, ingestor, path, settings.max_page_bytes))
             if sources:
                 hook = progress("live sources", None) if progress else None
-                ingestor = Ingestor(
-                    warehouse, run_id, pool, settings.batch_size, hook, settings.min_text_chars,
-                    stories,
-                )  # fmt: skip
+                ingestor = ingestor_for(hook, pool)
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))
     except BaseException as exc:
-        total.seconds = time.perf_counter() - started
-        finish_run(warehouse, run_id, "failed", total.counts(), total.seconds, repr(exc)[:2000])
+        # What the failed run kept: the batches its ingestors committed, not what they read.
+        committed = IngestSummary()
+        for made in ingestors:
+            committed.merge(made.committed)
+        record.fail(exc, committed.counts(), time.perf_counter() - started)
         raise
     if total.docs_new or total.docs_duplicate or total.docs_changed:
         _refresh_search_index(warehouse)
     total.seconds = time.perf_counter() - started
-    finish_run(warehouse, run_id, "completed", total.counts(), total.seconds)
+    record.close("completed", total.counts(), total.seconds)
     return total
 
 
@@ -358,6 +367,7 @@ def ingest_flow(
     replay: list[str] | None = None, seeds: bool = True, live: bool = False
 ) -> dict[str, Any]:
     """Prefect flow: seed baseline, WARC replays and live sources; returns the summary."""
+    bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
     settings = load_settings()
     context = get_run_context()
     flow_run = getattr(context, "flow_run", None)

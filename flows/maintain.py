@@ -13,6 +13,7 @@ from typing import Any
 from prefect import flow
 
 from flows.runlock import Holder, RunLock
+from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.maintenance import checkpoint, prune_archive, rebuild_derived
@@ -47,6 +48,7 @@ def run_maintenance(
 @flow(name="maintain", log_prints=False, persist_result=False)
 def maintain_flow() -> dict[str, Any]:
     """Prefect flow: the daily housekeeping of `crwatch serve` (waits for a running ingest)."""
+    bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
     settings = load_settings()
 
     def waiting(holder: Holder | None) -> None:  # logged in the run, visible in the UI

@@ -56,6 +56,10 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
     timezone). Trigger a run now with `PREFECT_API_URL=http://127.0.0.1:4200/api prefect
     deployment run 'ingest/scheduled'`.
 
+    One serve per data folder; it records itself in <home>/serve.json and removes it on a
+    clean stop. Its children die with it, and a new serve stops whatever a killed one left
+    and marks that one's unfinished runs crashed, so after a crash just start it again.
+
     \b
     Example:
         crwatch serve
@@ -157,13 +161,12 @@ def maintain(retention_days: int | None) -> None:
 # ---------------------------------------------------------------- status
 
 
-def _next_scheduled(settings: Settings, limit: int = 5) -> list[tuple[str, str]] | None:
+def _next_scheduled(url: str, limit: int = 5) -> list[tuple[str, str]] | None:
     """(deployment, expected start) of the next scheduled runs, or None when no server answers."""
     import httpx
 
-    from flows.serve import api_url, server_healthy
+    from flows.serve import server_healthy
 
-    url = os.environ.get("PREFECT_API_URL") or api_url(settings)
     if not server_healthy(url, timeout=1.0):
         return None
     try:
@@ -189,9 +192,84 @@ def _next_scheduled(settings: Settings, limit: int = 5) -> list[tuple[str, str]]
     ]  # fmt: skip
 
 
+def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
+    """(serve alive, its API URL, the `serve:` line) from serve.lock, serve.json and the API."""
+    from flows.serve import api_url, server_healthy
+    from flows.servestate import read_state, serve_running
+
+    state = read_state(settings.home)
+    alive = serve_running(settings.home)
+    if alive and state is not None and state.serve_alive():
+        health = "answers" if server_healthy(state.api_url, timeout=2.0) else "DOES NOT ANSWER"
+        return (
+            True,
+            state.api_url,
+            (
+                f"running (pid {state.pid} on {state.host}, since {state.started_at});"
+                f" API {state.api_url} {health}"
+            ),
+        )
+    if alive:
+        return True, os.environ.get("PREFECT_API_URL") or api_url(settings), "starting"
+    if state is not None:
+        return (
+            False,
+            None,
+            (
+                f"not running (the serve recorded in {settings.home / 'serve.json'}, pid"
+                f" {state.pid}, died without cleaning up; the next `crwatch serve` stops what"
+                " it left)"
+            ),
+        )
+    return False, None, "not running"
+
+
+_ATTEMPT_STATUSES = ("failed", "skipped", "crashed")
+
+
+def _failed_attempts(
+    settings: Settings, warehouse: Any, hours: float = 24.0
+) -> tuple[list[tuple[Any, ...]], str | None]:
+    """Failed, skipped and crashed attempts of the last `hours`: runs rows + attempts journal."""
+    from datetime import UTC, datetime, timedelta
+
+    from flows.attempts import recent_attempts
+    from warehouse.db import WarehouseError
+
+    since = datetime.now(UTC) - timedelta(hours=hours)
+    found: dict[str, tuple[Any, ...]] = {}
+    problem = None
+    if warehouse is not None:
+        try:
+            _, has_kind = warehouse.query(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'runs' AND column_name = 'error_kind'"
+            )
+            kind = "error_kind" if has_kind[0][0] else "NULL"
+            _, rows = warehouse.query(
+                f"SELECT run_id, flow, started_at, status, {kind}, error FROM runs"
+                " WHERE status IN ('failed', 'skipped', 'crashed') AND started_at >= ?"
+                " ORDER BY started_at",
+                [since],
+            )
+            for run_id, flow, started, status, error_kind, error in rows:
+                found[str(run_id)] = (started, flow, str(run_id), status, error_kind, error)
+        except WarehouseError as exc:
+            problem = str(exc)
+    for entry in recent_attempts(settings.home, hours):
+        if entry.get("status") in _ATTEMPT_STATUSES and str(entry["run_id"]) not in found:
+            found[str(entry["run_id"])] = (
+                entry["started_at"], entry.get("flow"), str(entry["run_id"]), entry["status"],
+                entry.get("error_kind"), entry.get("error"),
+            )  # fmt: skip
+    rows = sorted(found.values(), key=lambda row: row[0], reverse=True)
+    return rows, problem
+
+
 def show_status(settings: Settings, console: Console, emit: Any) -> None:
-    """Print `crwatch status`: paths and sizes, lock holder, counts, runs, sources, schedule."""
+    """Print `crwatch status`: paths and sizes, serve, lock holder, attempts, counts, runs."""
     from flows.runlock import current_holder
+    from flows.servestate import process_alive, this_host
     from warehouse.db import Warehouse, WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
@@ -206,17 +284,44 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
                   f"({_human(folder_size(settings.archive_dir))})")  # fmt: skip
     console.print(f"outbox:      {settings.outbox_dir}")
     console.print(f"ingest lock: {holder.describe() if holder else 'free'}")
-    schedule = _next_scheduled(settings)
-    if schedule is None:
-        console.print("schedule:    serve not running (start it with `crwatch serve`)")
-    elif not schedule:
-        console.print("schedule:    serve running, no runs scheduled (deployments paused?)")
+    alive, url, serve_line = _serve_line(settings)
+    console.print(f"serve:       {serve_line}")
+    if not alive:
+        # Scheduled runs may sit in a Prefect database, but nothing will start them.
+        console.print("schedule:    not running (serve not running: start it with `crwatch serve`)")
     else:
-        console.print("schedule:    " + "; ".join(f"{name} at {when}" for name, when in schedule))
-    if not settings.warehouse.exists():
+        schedule = _next_scheduled(url) if url else None
+        if schedule is None:
+            console.print("schedule:    unknown (serve's Prefect API does not answer)")
+        elif not schedule:
+            console.print("schedule:    serve running, no runs scheduled (deployments paused?)")
+        else:
+            console.print(
+                "schedule:    " + "; ".join(f"{name} at {when}" for name, when in schedule)
+            )
+    warehouse = (
+        Warehouse(settings.warehouse, settings.lock_wait_seconds)
+        if settings.warehouse.exists()
+        else None
+    )
+    attempts, problem = _failed_attempts(settings, warehouse)
+    if not attempts:
+        console.print("failed or skipped in the last 24 h: none")
+    else:
+        console.print("failed or skipped in the last 24 h:")
+        table = Table(box=box.SIMPLE, padding=(0, 1), pad_edge=False)
+        for name in ("started", "flow", "run", "status", "kind", "reason"):
+            table.add_column(name, overflow="fold")
+        for started, flow, run_id, status, kind, error in attempts[:10]:
+            when = started.strftime("%m-%d %H:%M") if hasattr(started, "strftime") else started
+            table.add_row(str(when), str(flow or ""), run_id[-8:], str(status), str(kind or ""),
+                          str(error or "")[:240])  # fmt: skip
+        console.print(table)
+    if problem:
+        console.print(f"(runs not read: {problem}; shown from {settings.home}/attempts.jsonl)")
+    if warehouse is None:
         console.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
         return
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     try:
         _, counts = warehouse.query(  # from the derived facts: instant at any size
             "SELECT (SELECT count(*) FROM document_facts),"
@@ -237,15 +342,23 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
             else f"search:      {search['indexed']} documents indexed, {search['pending']}"
             " pending (found by search too)"
         )
-        # A row still 'running' while nobody holds the lock belongs to a dead process.
-        columns, rows = warehouse.query(
+        # A row still 'running' while nobody holds the lock (an ingest), or whose process on
+        # this machine is gone, belongs to a dead process.
+        columns, raw = warehouse.query(
             "SELECT right(run_id, 8) AS run, flow, strftime(started_at, '%m-%d %H:%M') AS started,"
             " CASE WHEN status = 'running' AND flow = 'ingest' AND ? THEN 'crashed?'"
             " ELSE status END AS status, items_seen AS items, docs_new AS new,"
             " docs_duplicate AS dup, docs_changed AS chg, docs_failed AS failed,"
-            " round(seconds, 1) AS secs FROM runs ORDER BY started_at DESC LIMIT 8",
+            " round(seconds, 1) AS secs, pid, host FROM runs ORDER BY started_at DESC LIMIT 8",
             [holder is None],
         )
+        columns = columns[:-2]
+        host = this_host()
+        rows = [
+            (*row[:3], "crashed?" if row[3] == "running" and row[-1] == host
+             and row[-2] and not process_alive(int(row[-2])) else row[3], *row[4:-2])
+            for row in raw
+        ]  # fmt: skip
         console.print("last runs (crashed? = still 'running' but its process is gone):")
         table = Table(box=box.SIMPLE, padding=(0, 0), pad_edge=False)
         for name in columns:
@@ -271,3 +384,48 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
             console.print("failing sources: none")
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+# ---------------------------------------------------------------- doctor
+
+
+@click.command()
+def doctor() -> None:
+    """Check the setup crwatch depends on and say what to fix; exit 1 if anything FAILs.
+
+    Checks Python and the pinned package versions (and requirements.lock), that the DuckDB
+    extensions load offline, the data folder and warehouse, free disk space, the sources
+    file, the SMTP server (when configured), whether `crwatch serve` runs, and the Prefect
+    API with the list calls Prefect's CLI makes (when serve runs or PREFECT_API_URL is set).
+
+    \b
+    Example:
+        crwatch doctor
+    """
+    from flows.doctor import FAIL, OK, SKIP, WARN, Check, run_checks
+
+    colours = {OK: "green", WARN: "yellow", SKIP: "dim", FAIL: "bold red"}
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        checks: list[Check] = [Check("configuration", FAIL, str(exc), "fix the setting named")]
+    else:
+        checks = []
+        for check in run_checks(settings):
+            checks.append(check)
+            _print_check(check, colours)
+    if not checks or checks[0].name == "configuration":
+        for check in checks:
+            _print_check(check, colours)
+    failed = [check.name for check in checks if check.status == FAIL]
+    if failed:
+        out.print(f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}")
+        raise SystemExit(1)
+    out.print("doctor: all checks passed")
+
+
+def _print_check(check: Any, colours: dict[str, str]) -> None:
+    status = f"[{colours[check.status]}]{check.status:<4}[/]"
+    out.print(f"{status} {check.name:<18} {check.detail}", highlight=False, soft_wrap=True)
+    if check.fix and check.status != "ok":
+        out.print(f"     {'':<18} fix: {check.fix}", highlight=False, soft_wrap=True)

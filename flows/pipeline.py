@@ -179,6 +179,8 @@ class Ingestor:
         self.pool = pool
         self.batch_size = batch_size
         self.on_item = on_item
+        # Counts of the batches committed so far: what a run that fails later really kept.
+        self.committed = IngestSummary()
 
     def ingest(
         self, items: Iterable[Item], source_kind: str = "warc", locator_prefix: str | None = None
@@ -189,7 +191,7 @@ class Ingestor:
         stored are recognised by their locator and skipped before extraction.
         """
         started = time.perf_counter()
-        summary = IngestSummary()
+        summary = self.committed = IngestSummary()
         stream: Iterable[Item | AlreadyStored] = items
         if locator_prefix is not None:
             stream = self._skip_stored(items, locator_prefix)
@@ -245,10 +247,11 @@ class Ingestor:
     def _write(
         self,
         pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
-        summary: IngestSummary,
+        total: IngestSummary,
         source_kind: str,
     ) -> None:
         now = datetime.now(UTC)
+        summary = IngestSummary()  # this batch; added to `total` only once it is committed
         batch = Batch()
         candidates: list[_Candidate] = []
         sources: dict[str, str | None] = {}
@@ -371,6 +374,7 @@ class Ingestor:
                 [str(r["doc_id"]) for r in batch.rows["documents"]]
                 + [stored.doc_id for stored, *_ in changes],
             )
+        total.merge(summary)
 
     @staticmethod
     def _as_stored(doc_id: str, row: dict[str, object], now: datetime) -> StoredDoc:

@@ -13,6 +13,12 @@ Then a Prefect runner (what `prefect.serve()` uses) registers and serves two dep
 Runs of one deployment never overlap: each deployment has a concurrency limit of one, and every
 ingest also takes the writer lock (`flows.runlock`), which the OS releases if its holder dies.
 
+serve owns what it starts (`flows.servestate`): one serve per data folder (`<home>/serve.lock`),
+its state in `<home>/serve.json`, and every child tagged with the instance's token. Children die
+with it where Linux allows (`PR_SET_PDEATHSIG`: the server gets SIGTERM, flow runs SIGKILL); a
+new serve stops whatever a killed predecessor left, marks that predecessor's flow runs Crashed
+in Prefect and in `runs`, and only then starts its own server.
+
 Errors:
     ServeError   the server could not be started, reached or kept alive (a message to act on)
 """
@@ -29,7 +35,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -37,7 +44,25 @@ from typing import Any
 
 import httpx
 
+from extractors.lifeline import preexec_die_with_parent
 from flows.environment import configure_prefect
+from flows.servestate import (
+    INSTANCE_ENV,
+    SERVE_PID_ENV,
+    ServeLock,
+    ServeState,
+    describe_process,
+    port_free,
+    port_owner,
+    process_alive,
+    process_start,
+    processes_of_instance,
+    read_state,
+    remove_state,
+    stop_processes,
+    this_host,
+    write_state,
+)
 from flows.settings import Settings
 
 log = logging.getLogger("crwatch.serve")
@@ -145,28 +170,50 @@ class ServerStats:
 class SupervisedServer:
     """A `prefect server start` child: started, watched, restarted when it dies, stopped."""
 
-    def __init__(self, settings: Settings, check_seconds: float = 2.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        check_seconds: float = 2.0,
+        on_ready: Callable[[int], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.url = api_url(settings)
         self.check_seconds = check_seconds
         self.log_path = settings.prefect_home / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.stats = ServerStats()
+        self.on_ready = on_ready  # called with the server's pid each time it is ready
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
         """Start the server and wait until it answers; raise `ServeError` if it does not."""
-        if server_healthy(self.url, timeout=1.0):
-            raise ServeError(
-                f"something already answers at {self.url} (another `crwatch serve`?): stop it,"
-                " set prefect_port (CRWATCH_PREFECT_PORT) to a free port, or point"
-                " PREFECT_API_URL at that server to use it"
-            )
+        self._claim_port()
         self._launch()
         self._watcher = threading.Thread(target=self._watch, name="prefect-server-watch")
         self._watcher.daemon = True
         self._watcher.start()
+
+    def _claim_port(self, wait_seconds: float = 10.0) -> None:
+        """Make sure the port is free; say plainly who holds it when it is not."""
+        port = self.settings.prefect_port
+        deadline = time.monotonic() + wait_seconds  # a stopped orphan may take a moment
+        while not port_free(port):
+            if time.monotonic() >= deadline:
+                holder = describe_process(port_owner(port))
+                if server_healthy(self.url, timeout=2.0):
+                    raise ServeError(
+                        f"another Prefect server already answers at {self.url} ({holder}); no"
+                        f" crwatch serve of this data folder ({self.settings.home}) started it."
+                        " Stop it, set prefect_port (CRWATCH_PREFECT_PORT) to a free port, or"
+                        " point PREFECT_API_URL at that server to use it"
+                    )
+                raise ServeError(
+                    f"port {port} on 127.0.0.1 is in use by {holder}, which is not a Prefect"
+                    " server: set prefect_port (CRWATCH_PREFECT_PORT) to a free port, or stop"
+                    " that program"
+                )
+            time.sleep(0.5)
 
     def _launch(self) -> None:
         self.settings.prefect_home.mkdir(parents=True, exist_ok=True)
@@ -180,6 +227,8 @@ class SupervisedServer:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped as a whole
+                # SIGTERM when the thread that starts it ends (serve killed, even by kill -9).
+                preexec_fn=preexec_die_with_parent(signal.SIGTERM),
             )
         self.stats.starts += 1
         log.info("prefect server starting pid=%d url=%s log=%s", self.process.pid, self.url,
@@ -195,6 +244,8 @@ class SupervisedServer:
                 self.stats.ready_seconds = time.monotonic() - started
                 log.info("prefect server ready seconds=%.1f ui=%s", self.stats.ready_seconds,
                          self.url.removesuffix("/api"))  # fmt: skip
+                if self.on_ready is not None:
+                    self.on_ready(self.process.pid)
                 return
             if self._stop.wait(0.5):
                 return
@@ -254,7 +305,9 @@ def _without_credentials(url: str) -> str:
 
 
 @contextlib.contextmanager
-def prefect_api(settings: Settings) -> Iterator[SupervisedServer | None]:
+def prefect_api(
+    settings: Settings, on_ready: Callable[[int], None] | None = None
+) -> Iterator[SupervisedServer | None]:
     """Yield with PREFECT_API_URL pointing at a server: the user's, or one started here."""
     external = os.environ.get("PREFECT_API_URL", "")
     if external:
@@ -265,7 +318,7 @@ def prefect_api(settings: Settings) -> Iterator[SupervisedServer | None]:
         log.info("using prefect server url=%s", _without_credentials(external))
         yield None
         return
-    server = SupervisedServer(settings)
+    server = SupervisedServer(settings, on_ready=on_ready)
     try:
         server.start()
         os.environ["PREFECT_API_URL"] = server.url
@@ -358,12 +411,212 @@ def _run_deployments(deployments: list[Any]) -> None:
     asyncio.run(runner.start())
 
 
+# ---------------------------------------------------------------- what a killed serve left
+
+
+def recover_previous(settings: Settings) -> list[int]:
+    """Stop the processes a dead predecessor left (call while holding the serve lock).
+
+    Holding `serve.lock` proves the serve recorded in `serve.json` is gone; every process still
+    carrying its instance token (its Prefect server, flow runs, extraction workers) is an
+    orphan, and so is its recorded server if the token cannot be read. Returns the pids stopped.
+    """
+    state = read_state(settings.home)
+    if state is None:
+        return []
+    pids = processes_of_instance(state.instance)
+    if state.server_pid and process_alive(state.server_pid, state.server_start):
+        pids = sorted({*pids, state.server_pid})
+    if pids:
+        log.warning(
+            "previous crwatch serve (pid %d, started %s) died without stopping its children;"
+            " stopping %d orphan(s): %s",
+            state.pid,
+            state.started_at,
+            len(pids),
+            "; ".join(describe_process(pid) for pid in pids),
+        )
+        stopped = stop_processes(pids)
+        left = sorted(set(pids) - set(stopped))
+        if left:
+            raise ServeError(
+                f"could not stop processes left by the previous crwatch serve: {left}; stop"
+                " them by hand (kill -9 <pid>) and start again"
+            )
+    elif state.pid != os.getpid():
+        log.info("previous crwatch serve (pid %d, started %s) ended without cleaning up;"
+                 " none of its processes is left", state.pid, state.started_at)  # fmt: skip
+    return pids
+
+
+_FLOWS = ("ingest", "digest", "maintain")
+_UNFINISHED = ("RUNNING", "PENDING", "CANCELLING")
+
+
+def crash_orphaned_flow_runs(url: str, reason: str) -> list[dict[str, Any]]:
+    """Set Crashed on deployment runs of our flows that a dead runner left unfinished.
+
+    Called before this serve's runner starts, while it holds the serve lock: such a run was
+    started by a previous runner of this data folder, which is dead, so nothing will ever end
+    it. Runs without a deployment (one-off `crwatch ingest` against this API) are left alone.
+    Returns the flow runs marked (as the API returned them).
+    """
+    body = {
+        "flow_runs": {
+            "state": {"type": {"any_": list(_UNFINISHED)}},
+            "deployment_id": {"is_null_": False},
+        },
+        "flows": {"name": {"any_": list(_FLOWS)}},
+        "limit": 200,
+    }
+    marked: list[dict[str, Any]] = []
+    try:
+        with httpx.Client(base_url=url.rstrip("/") + "/", timeout=10.0) as client:
+            response = client.post("flow_runs/filter", json=body)
+            response.raise_for_status()
+            for run in response.json():
+                state = {"type": "CRASHED", "name": "Crashed", "message": reason}
+                # Without force first, so the server's rules run (they free the deployment's
+                # concurrency slot); forced if the rules refuse.
+                for force in (False, True):
+                    answer = client.post(
+                        f"flow_runs/{run['id']}/set_state", json={"state": state, "force": force}
+                    )
+                    if answer.is_success and answer.json().get("status") == "ACCEPT":
+                        marked.append(run)
+                        break
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        log.error("could not mark the previous serve's flow runs crashed: %s", exc)
+    if marked:
+        log.warning("marked %d flow run(s) of the previous serve crashed: %s", len(marked),
+                    ", ".join(str(run["id"]) for run in marked))  # fmt: skip
+    return marked
+
+
+def journal_unrecorded_crashes(
+    settings: Settings, runs: list[dict[str, Any]], flow_names: dict[str, str], reason: str
+) -> list[str]:
+    """Journal the crashed flow runs that died before opening their `runs` row.
+
+    A run killed while Prefect was still starting it has no row, so without this it would be
+    visible only in Prefect. `crwatch status` shows journal entries; the next ingest moves them
+    into `runs`. Returns the run ids journaled.
+    """
+    from flows.attempts import append_attempt
+    from warehouse.db import Warehouse, WarehouseError
+
+    known: set[str] = set()
+    if settings.warehouse.exists():
+        try:
+            _, rows = Warehouse(settings.warehouse, 5.0).query("SELECT run_id FROM runs")
+            known = {str(row[0]) for row in rows}
+        except WarehouseError:
+            pass  # journal them all: a row that exists is only updated, never doubled
+    journaled = []
+    for run in runs:
+        run_id = str(run["id"])
+        if run_id in known:
+            continue
+        append_attempt(
+            settings.home,
+            {
+                "run_id": run_id, "flow": flow_names.get(str(run.get("flow_id")), "?"),
+                "started_at": run.get("start_time") or run.get("expected_start_time")
+                or datetime.now(UTC).isoformat(),
+                "finished_at": datetime.now(UTC).isoformat(), "status": "crashed",
+                "error_kind": "killed", "error": f"killed before it wrote anything: {reason}",
+                "host": this_host(), "params": run.get("parameters") or {},
+            },
+        )  # fmt: skip
+        journaled.append(run_id)
+    return journaled
+
+
+def flow_names(url: str) -> dict[str, str]:
+    """flow id -> flow name, from the API ({} when it does not answer)."""
+    try:
+        response = httpx.post(url.rstrip("/") + "/flows/filter", json={"limit": 200}, timeout=10)
+        response.raise_for_status()
+        return {str(flow["id"]): str(flow["name"]) for flow in response.json()}
+    except (httpx.HTTPError, ValueError, KeyError):
+        return {}
+
+
+def mark_dead_runs(settings: Settings, reason: str) -> list[str]:
+    """Close `runs` rows still 'running' whose process on this machine is gone; return them."""
+    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.runs import mark_crashed_if_dead
+
+    if not settings.warehouse.exists():
+        return []
+    warehouse = Warehouse(settings.warehouse, min(settings.lock_wait_seconds, 10.0))
+    try:
+        closed = mark_crashed_if_dead(warehouse, this_host(), process_alive, reason)
+    except WarehouseError as exc:
+        log.warning("runs of the previous serve not marked crashed yet (%s); the next ingest"
+                    " does it", exc)  # fmt: skip
+        return []
+    if closed:
+        log.warning("marked %d run(s) crashed in the warehouse: %s", len(closed),
+                    ", ".join(closed))  # fmt: skip
+    return closed
+
+
 def serve(settings: Settings, interval_seconds: float | None = None) -> int:
     """Run the deployments until SIGTERM/SIGINT; return the process exit code."""
     configure_prefect(settings)
+    lock = ServeLock(settings.home)
+    if not lock.acquire():
+        state = read_state(settings.home)
+        who = (f"pid {state.pid}, started {state.started_at}, API {state.api_url}"
+               if state else "see serve.json")  # fmt: skip
+        log.error(
+            "crwatch serve is already running for data folder %s (%s): stop it first (kill"
+            " <pid>); two would run every schedule twice",
+            settings.home,
+            who,
+        )
+        return 1
+    instance = uuid.uuid4().hex
+    # Inherited by everything started from here on: how a successor finds our orphans.
+    os.environ[INSTANCE_ENV] = instance
+    os.environ[SERVE_PID_ENV] = str(os.getpid())
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    external = bool(os.environ.get("PREFECT_API_URL"))
+
+    def record(server_pid: int | None) -> None:
+        write_state(
+            settings.home,
+            ServeState(
+                pid=os.getpid(),
+                api_url=os.environ.get("PREFECT_API_URL") or api_url(settings),
+                server_pid=server_pid,
+                started_at=started_at,
+                instance=instance,
+                host=this_host(),
+                port=settings.prefect_port,
+                home=str(settings.home),
+                pid_start=process_start(os.getpid()),
+                server_start=process_start(server_pid) if server_pid else None,
+                external_api=external,
+            ),
+        )
+
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # until the runner takes over
     try:
-        with prefect_api(settings):
+        recover_previous(settings)
+        with prefect_api(settings, on_ready=record) as server:
+            if server is None:
+                record(None)
+            reason = (
+                f"the crwatch serve that ran it died (found by serve pid {os.getpid()} at"
+                f" {datetime.now(UTC).isoformat(timespec='seconds')})"
+            )
+            crashed = crash_orphaned_flow_runs(os.environ["PREFECT_API_URL"], reason)
+            mark_dead_runs(settings, reason)
+            if crashed:
+                by_id = flow_names(os.environ["PREFECT_API_URL"])
+                journal_unrecorded_crashes(settings, crashed, by_id, reason)
             deployments = build_deployments(settings, interval_seconds)
             names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
             log.info("serving deployments=%s runner=%s home=%s", names, settings.runner,
@@ -376,5 +629,7 @@ def serve(settings: Settings, interval_seconds: float | None = None) -> int:
         return 1
     finally:
         signal.signal(signal.SIGTERM, previous)
+        remove_state(settings.home, os.getpid())
+        lock.release()
     log.info("stopped")
     return 0

@@ -5,10 +5,41 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, WarehouseBusy, WarehouseError
+
+RUN_COLUMNS = (
+    "run_id", "flow", "started_at", "finished_at", "status", "pid", "host", "params",
+    "seconds", "error", "error_kind",
+)  # fmt: skip
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable name for why a run failed (the `runs.error_kind` column)."""
+    if isinstance(exc, WarehouseBusy):
+        return "warehouse_busy"
+    if isinstance(exc, WarehouseError):
+        return "warehouse_error"
+    if type(exc).__name__ == "RunLockBusy":
+        return "lock_busy"
+    if isinstance(exc, KeyboardInterrupt | SystemExit) or type(exc).__name__ in (
+        "TerminationSignal", "CancelledError", "Abort",
+    ):  # fmt: skip
+        return "interrupted"
+    if isinstance(exc, MemoryError):
+        return "out_of_memory"
+    if isinstance(exc, OSError):
+        return "os_error"
+    return "error"
+
+
+def error_text(exc: BaseException) -> str:
+    """The message stored for a failed run: exception type and text, at most 2,000 characters."""
+    text = str(exc).strip()
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:2000]
 
 
 def start_run(
@@ -56,9 +87,10 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
             " WHERE flow = ? AND status = 'running' AND run_id <> ?",
             [flow, current_run_id],
         ).fetchall()
+        kind = ", error_kind = 'killed'" if "error_kind" in _columns(con) else ""
         for run_id, pid, host in rows:
             con.execute(
-                "UPDATE runs SET status = 'crashed', error = ? WHERE run_id = ?",
+                f"UPDATE runs SET status = 'crashed'{kind}, error = ? WHERE run_id = ?",
                 [
                     f"the run ended without closing its row (process {pid} on {host} was killed"
                     f" or the machine stopped); found at {now.isoformat(timespec='seconds')}"
@@ -77,18 +109,97 @@ def finish_run(
     counts: dict[str, int],
     seconds: float,
     error: str | None = None,
+    kind: str | None = None,
 ) -> None:
-    """Close the run's row with its final status and counts."""
+    """Close the run's row with its final status, counts and (for a failure) error kind."""
     allowed = {
         "items_seen", "docs_new", "docs_duplicate", "docs_changed", "docs_failed",
         "relevant_core", "relevant_related", "relevant_passing", "relevant_none",
     }  # fmt: skip
-    values = {key: int(value) for key, value in counts.items() if key in allowed}
-    assignments = ", ".join(f"{key} = ?" for key in values)
+    values: dict[str, Any] = {key: int(value) for key, value in counts.items() if key in allowed}
     with warehouse.writer() as con:
+        if kind is not None and "error_kind" in _columns(con):  # migration 009
+            values["error_kind"] = kind
+        assignments = ", ".join(f"{key} = ?" for key in values)
         con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, seconds = ?, error = ?"
             + (f", {assignments}" if assignments else "")
             + " WHERE run_id = ?",
             [datetime.now(UTC), status, seconds, error, *values.values(), run_id],
         )
+
+
+def _columns(con: Any) -> set[str]:
+    return {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
+
+
+def mark_crashed_if_dead(
+    warehouse: Warehouse, host: str, alive: Callable[[int], bool], reason: str
+) -> list[str]:
+    """Mark rows still 'running' on `host` whose process is gone as 'crashed'; return their ids.
+
+    Unlike `mark_crashed` this needs no writer lock: a row is closed only when its own process
+    is known to be dead (same machine, `alive(pid)` false).
+    """
+    with warehouse.reader() as con:
+        rows = con.execute(
+            "SELECT run_id, pid FROM runs WHERE status = 'running' AND host = ?", [host]
+        ).fetchall()
+    dead = [str(run_id) for run_id, pid in rows if pid is not None and not alive(int(pid))]
+    if not dead:
+        return []
+    now = datetime.now(UTC)
+    with warehouse.writer() as con:
+        kind = "error_kind" in _columns(con)
+        for run_id in dead:
+            con.execute(
+                "UPDATE runs SET status = 'crashed', finished_at = ?, error = ?"
+                + (", error_kind = 'killed'" if kind else "")
+                + " WHERE run_id = ? AND status = 'running'",
+                [now, f"its process died before the run ended: {reason}. Committed batches are"
+                 " kept; the next run picks up the rest.", run_id],
+            )  # fmt: skip
+    return dead
+
+
+_COUNTS = (
+    "items_seen", "docs_new", "docs_duplicate", "docs_changed", "docs_failed",
+    "relevant_core", "relevant_related", "relevant_passing", "relevant_none",
+)  # fmt: skip
+
+
+def import_attempts(warehouse: Warehouse, attempts: Iterable[dict[str, Any]]) -> list[str]:
+    """Write journal entries (attempts the warehouse refused then) into `runs`; return their ids.
+
+    A missing row is inserted. A row still 'running' (its process could open it but not close
+    it), or one marked 'crashed' by a guess from outside, takes the entry's own final status.
+    """
+    added: list[str] = []
+    with warehouse.writer() as con:
+        columns = _columns(con)
+        for attempt in attempts:
+            run_id = str(attempt.get("run_id") or "")
+            if not run_id:
+                continue
+            values = {k: attempt.get(k) for k in RUN_COLUMNS if k in columns and k in attempt}
+            counts = attempt.get("counts") or {}
+            values.update({k: int(v) for k, v in counts.items() if k in _COUNTS and k in columns})
+            if isinstance(values.get("params"), dict):
+                values["params"] = json.dumps(values["params"], default=str)
+            found = con.execute("SELECT status FROM runs WHERE run_id = ?", [run_id]).fetchone()
+            if found is None:
+                con.execute(
+                    f"INSERT INTO runs ({', '.join(values)})"
+                    f" VALUES ({', '.join('?' for _ in values)})",
+                    list(values.values()),
+                )
+            elif found[0] in ("running", "crashed"):
+                final = {k: v for k, v in values.items() if k not in ("run_id", "started_at")}
+                con.execute(
+                    f"UPDATE runs SET {', '.join(f'{k} = ?' for k in final)} WHERE run_id = ?",
+                    [*final.values(), run_id],
+                )
+            else:
+                continue
+            added.append(run_id)
+    return added
