@@ -26,7 +26,7 @@ from extractors.analysis import extract_and_analyse
 from extractors.extract import ExtractionLimits
 from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance
-from extractors.seeds import load_seed_baseline
+from extractors.seeds import load_seed_baseline_cached
 from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
 from flows.live import LiveRun
@@ -88,7 +88,7 @@ def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
 @task(name="ingest-seed-baseline", cache_policy=NO_CACHE)
 def ingest_seed_baseline(ingestor: Ingestor, seeds_dir: Path) -> IngestSummary:
     """Load the seed baseline documents (already extracted text) into the warehouse."""
-    items = load_seed_baseline(seeds_dir)
+    items = load_seed_baseline_cached(seeds_dir)
     return ingestor.ingest(items, source_kind="seed")
 
 
@@ -230,6 +230,49 @@ def _writer_lock(
         lock.release()
 
 
+# Set by `prepare` in a one-off command: workers already starting when the flow begins.
+_prepared_pool: ExtractionPool | None = None
+
+
+def prepare(settings: Settings, replay: list[Path], seeds: bool) -> None:
+    """Warm what the run will need, before its flow starts (a temporary server boots meanwhile).
+
+    Loads the vocabularies and the seed baseline (from the compiled cache when it is current)
+    into this process, and, when there are WARC files to replay on the local runner, begins
+    starting the extraction workers, which take about a second to import. Work done here is
+    reused by the flow; nothing is written.
+    """
+    global _prepared_pool
+    from extractors.classify import classifier_version
+    from extractors.entities import load_gazetteer
+    from extractors.matching import load_taxonomy
+    from extractors.topics import load_cues
+
+    load_taxonomy(), load_cues(), load_gazetteer(), classifier_version()
+    if seeds:
+        load_seed_baseline_cached(settings.seeds_dir)
+    if replay and settings.runner != "dask" and _prepared_pool is None:
+        pool = make_pool(settings)
+        assert isinstance(pool, ExtractionPool)
+        pool.launch()
+        _prepared_pool = pool
+
+
+def release_prepared() -> None:
+    """Stop workers `prepare` started that no run took (e.g. the flow failed to start)."""
+    global _prepared_pool
+    pool, _prepared_pool = _prepared_pool, None
+    if pool is not None:
+        pool.close()
+
+
+def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
+    """The workers `prepare` began starting, else a new (lazily starting) pool."""
+    global _prepared_pool
+    pool, _prepared_pool = _prepared_pool, None
+    return pool if pool is not None else make_pool(settings)
+
+
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
     limits = ExtractionLimits(
@@ -277,7 +320,7 @@ def _run_locked(
             ]  # fmt: skip
             sources = [source for source in sources if source.kind != "warc"]
             if replay or sources:
-                pool = stack.enter_context(make_pool(settings))
+                pool = stack.enter_context(_take_pool(settings))
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
                 ingestor = Ingestor(
