@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,14 @@ def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
         lines.append(f"retried digest {earlier}: {result}")
     recipients = ", ".join(outcome.get("recipients") or [])
     code = 0
-    if status == "sent":
+    if outcome.get("note") and status != "preview":
+        lines.append(outcome["note"])
+    if status == "preview":
+        lines.append(
+            f"digest {week} written as a preview (not recorded as that week's digest): "
+            + str(outcome.get("note") or "")
+        )
+    elif status == "sent":
         lines.append(f"digest {week} sent to {recipients} ({outcome['stories']} top stories)")
     elif status == "outbox":
         lines.append(f"digest {week} written to the outbox (no SMTP server configured)")
@@ -86,6 +94,11 @@ def digest_after_run() -> int:
         click.echo("the ingest above is stored; run `crwatch digest` to try again", err=True)
         return EXIT_FAILED
     lines, code = describe(outcome)
+    text_path = outcome.get("text_path")
+    if outcome.get("status") == "preview" and text_path:
+        # A first run: show the digest itself, not only where it is.
+        with contextlib.suppress(OSError):
+            click.echo(Path(text_path).read_text(encoding="utf-8").rstrip() + "\n")
     for line in lines:
         click.echo(line)
     return code
