@@ -262,7 +262,7 @@ class ExtractionPool:
                 self._collect(busy, results)
             elif exhausted and not held:
                 return
-            elif not self._with_room() or len(held) >= max_held:
+            elif len(held) >= max_held or (not self._with_room() and self.running >= self.size):
                 # Nothing in flight yet the head of the queue is missing: cannot happen, but
                 # never spin if it does.
                 raise RuntimeError("extraction pool lost track of a document")

@@ -159,13 +159,15 @@ def maintain(retention_days: int | None) -> None:
 
 def _next_scheduled(settings: Settings, limit: int = 5) -> list[tuple[str, str]] | None:
     """(deployment, expected start) of the next scheduled runs, or None when no server answers."""
+    from flows.prefect_api import api_healthy
+
+    # The API `crwatch serve` starts (flows.serve.api_url), probed without importing httpx and
+    # flows.serve (~0.2 s of a read command's start-up) when nothing answers.
+    url = os.environ.get("PREFECT_API_URL") or f"http://127.0.0.1:{settings.prefect_port}/api"
+    if not api_healthy(url, timeout=1.0):
+        return None
     import httpx
 
-    from flows.serve import api_url, server_healthy
-
-    url = os.environ.get("PREFECT_API_URL") or api_url(settings)
-    if not server_healthy(url, timeout=1.0):
-        return None
     try:
         with httpx.Client(base_url=url.rstrip("/") + "/", timeout=3.0) as client:
             runs = client.post(

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
+import tomllib
 import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -115,10 +115,32 @@ class ApiChoice:
     url: str | None  # None for "temporary" until its server is up
 
 
+def configured_api_url(environ: Mapping[str, str]) -> str:
+    """PREFECT_API_URL as Prefect would see it: the environment, the active profile of
+    PREFECT_HOME, or (when Prefect is already imported, e.g. under a test harness) its settings."""
+    explicit = environ.get("PREFECT_API_URL", "").strip()
+    if explicit:
+        return explicit
+    if "prefect.context" in sys.modules:
+        from prefect.settings import PREFECT_API_URL
+
+        return str(PREFECT_API_URL.value() or "").strip()
+    home = environ.get("PREFECT_HOME")
+    profiles = environ.get("PREFECT_PROFILES_PATH") or (f"{home}/profiles.toml" if home else "")
+    try:
+        data = tomllib.loads(Path(profiles).read_text(encoding="utf-8")) if profiles else {}
+    except (OSError, ValueError):
+        return ""
+    active = environ.get("PREFECT_PROFILE") or data.get("active") or "ephemeral"
+    profile = data.get("profiles", {}).get(active, {})
+    url = profile.get("PREFECT_API_URL", "") if isinstance(profile, dict) else ""
+    return url.strip() if isinstance(url, str) else ""
+
+
 def choose_api(home: Path, environ: Mapping[str, str] | None = None) -> ApiChoice:
     """PREFECT_API_URL if set, else a live `crwatch serve` of `home`, else a temporary server."""
     env = os.environ if environ is None else environ
-    explicit = env.get("PREFECT_API_URL", "").strip()
+    explicit = configured_api_url(env)
     if explicit:
         return ApiChoice("env", explicit)
     url = serve_api(home)
@@ -320,6 +342,8 @@ class OneOffApi:
         already imported), so every later flow run in the process reports to the same API.
         """
         url = self.choice.url
+        if self.choice.kind == "env":
+            return url or ""  # Prefect finds it itself (environment, profile or settings)
         if url is None:
             assert self.server is not None
             timeout = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "")
