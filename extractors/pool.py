@@ -22,10 +22,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from extractors.extract import ExtractionLimits, extract_page
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
+
+if TYPE_CHECKING:  # extractors.extract imports trafilatura: only the workers need it
+    from extractors.extract import ExtractionLimits
 
 Outcome = ExtractedDoc | ExtractionError
 T = TypeVar("T")
@@ -46,7 +48,7 @@ def _limit_memory(megabytes: int) -> None:
         pass
 
 
-ExtractFn = Callable[[RawPage, ExtractionLimits], Outcome]
+ExtractFn = Callable[[RawPage, "ExtractionLimits"], Outcome]
 
 
 def _worker_main(
@@ -106,8 +108,12 @@ class ExtractionPool:
         limits: ExtractionLimits,
         memory_mb: int = 2048,
         start_method: str = "spawn",
-        extract_fn: ExtractFn = extract_page,
+        extract_fn: ExtractFn | None = None,  # default: extractors.extract.extract_page
     ) -> None:
+        if extract_fn is None:
+            from extractors.extract import extract_page
+
+            extract_fn = extract_page
         self.size = max(1, workers)
         self.limits = limits
         self.memory_mb = memory_mb

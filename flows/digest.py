@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import duckdb
 import jinja2
 import nh3
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
@@ -46,6 +46,7 @@ from flows.mail import (
     send,
     write_outbox,
 )
+from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock
 from flows.settings import Settings, load_settings
 from warehouse.db import QueryError, Warehouse
@@ -1011,7 +1012,7 @@ def resolve_week(settings: Settings, week: str | None, latest_data: bool = False
     return last_complete_week(today)
 
 
-@flow(name="digest", log_prints=False, persist_result=False)
+@plain_flow(name="digest", log_prints=False, persist_result=False)
 def digest_flow(
     week: str | None = None, force: bool = False, latest_data: bool = False
 ) -> dict[str, Any]:

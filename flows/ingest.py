@@ -17,20 +17,19 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
-from extractors.analysis import extract_and_analyse
-from extractors.extract import ExtractionLimits
+from extractors.analysis import analyse_texts_cached, extract_and_analyse
 from extractors.pool import ExtractionPool
-from extractors.records import AcquisitionError, Provenance
+from extractors.records import AcquisitionError, Provenance, SeedText
 from extractors.seeds import load_seed_baseline_cached
 from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
-from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
+from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock, RunLockBusy
 from flows.settings import Settings, load_settings
 from flows.stories import StoryIndex
@@ -40,6 +39,7 @@ from warehouse.search import refresh_index
 
 if TYPE_CHECKING:
     from flows.dask_pool import DaskExtractionPool
+    from flows.live import LiveRun
 
 # file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
 _ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
@@ -250,7 +250,12 @@ def prepare(settings: Settings, replay: list[Path], seeds: bool) -> None:
 
     load_taxonomy(), load_cues(), load_gazetteer(), classifier_version()
     if seeds:
-        load_seed_baseline_cached(settings.seeds_dir)
+        texts = [
+            (item.title or "", item.text, item.lang)
+            for item in load_seed_baseline_cached(settings.seeds_dir)
+            if isinstance(item, SeedText)
+        ]
+        analyse_texts_cached(texts)  # the judgements the seed task will ask for
     if replay and settings.runner != "dask" and _prepared_pool is None:
         pool = make_pool(settings)
         assert isinstance(pool, ExtractionPool)
@@ -275,6 +280,8 @@ def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
 
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
+    from extractors.extract import ExtractionLimits
+
     limits = ExtractionLimits(
         max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
     )
@@ -352,6 +359,8 @@ def _run_locked(
                     warehouse, run_id, pool, settings.batch_size, hook, settings.min_text_chars,
                     stories,
                 )  # fmt: skip
+                from flows.live import LiveRun  # httpx, the fetcher: only for live runs
+
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))
     except BaseException as exc:
@@ -396,7 +405,7 @@ def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
 progress_hook: ProgressHook | None = None
 
 
-@flow(name="ingest", log_prints=False, persist_result=False)
+@plain_flow(name="ingest", log_prints=False, persist_result=False)
 def ingest_flow(
     replay: list[str] | None = None, seeds: bool = True, live: bool = False
 ) -> dict[str, Any]:
