@@ -20,6 +20,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -48,31 +49,38 @@ def bare_loop(warc: Path, limit: int | None = None) -> int:
     return pages
 
 
-def time_bare(warc: Path) -> tuple[int, float]:
-    """The bare loop as its own process (interpreter start and imports included)."""
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_bare(warc: Path) -> tuple[int, float, float]:
+    """The bare loop as its own process (interpreter start and imports included);
+    (pages, wall seconds, CPU seconds)."""
+    started, cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(
         [sys.executable, __file__, "--bare-only", "--warc", str(warc)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    return int(done.stdout.strip()), time.perf_counter() - started
+    return int(done.stdout.strip()), time.perf_counter() - started, _children_cpu() - cpu
 
 
-def time_command(warc: Path, cold_cache: bool) -> tuple[int, float, dict[str, int]]:
-    """`crwatch ingest --replay WARC --json` into a fresh data folder; (items, seconds, counts)."""
+def time_command(warc: Path, cold_cache: bool) -> tuple[int, float, dict[str, int], float]:
+    """`crwatch ingest --replay WARC --json` into a fresh data folder;
+    (items, wall seconds, counts, CPU seconds of the command, its workers and its server)."""
     with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:
         env = {**os.environ, "CRWATCH_HOME": home, "CRWATCH_PROGRESS": "false"}
         env.pop("PREFECT_API_URL", None)  # a one-off command on its own: temporary server
         if cold_cache:
             env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run(
             [str(CRWATCH), "ingest", "--replay", str(warc), "--json"],
             check=True, capture_output=True, text=True, env=env,
         )  # fmt: skip
         seconds = time.perf_counter() - started
     summary = json.loads(done.stdout)
-    return summary["items_seen"], seconds, summary
+    return summary["items_seen"], seconds, summary, _children_cpu() - cpu
 
 
 def time_in_process(warc: Path) -> tuple[int, float, dict[str, int]]:
@@ -132,18 +140,20 @@ def main() -> None:
     ratios, bare_times, full_times = [], [], []
     for round_no in range(1, args.repeat + 1):
         load_before = _load()
-        pages, bare_seconds = time_bare(args.warc)
+        pages, bare_seconds, bare_cpu = time_bare(args.warc)
         if args.in_process:
             items, full_seconds, counts = time_in_process(args.warc)
+            full_cpu = float("nan")  # this process's own CPU is not separated out
         else:
-            items, full_seconds, counts = time_command(args.warc, args.cold_cache)
+            items, full_seconds, counts, full_cpu = time_command(args.warc, args.cold_cache)
         bare_times.append(bare_seconds)
         full_times.append(full_seconds)
         ratios.append(bare_seconds / full_seconds)
         print(
             f"round {round_no}: bare loop {bare_seconds:6.1f} s ({pages / bare_seconds:5.1f}"
             f" pages/s), {what} {full_seconds:6.1f} s ({items / full_seconds:5.1f} pages/s),"
-            f" ratio {ratios[-1]:.2f}x  [load {load_before} -> {_load()}]",
+            f" ratio {ratios[-1]:.2f}x; CPU bare {bare_cpu:.1f} s, crwatch {full_cpu:.1f} s"
+            f"  [load {load_before} -> {_load()}]",
             flush=True,
         )
     print(f"warc: {args.warc.name}  pages: {pages}  rounds: {args.repeat}")
