@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -154,7 +155,7 @@ def choose_api(home: Path, environ: Mapping[str, str] | None = None) -> ApiChoic
 
 def _prefect_root() -> Path:
     """The folder holding the `prefect` package, found without importing it."""
-    spec = __import__("importlib.util").util.find_spec("prefect")
+    spec = importlib.util.find_spec("prefect")
     if spec is None or spec.origin is None:
         raise PrefectApiError("Prefect is not installed in this environment")
     return Path(spec.origin).parent.parent
@@ -289,8 +290,15 @@ class TemporaryServer:
                 self._launch()
                 continue
             if code is not None:
+                hint = (
+                    f" (its database came from {template_path(self._key)}: delete that file"
+                    f" and {self.prefect_home / _DB} to start from scratch)"
+                    if self.from_template
+                    else ""
+                )
                 raise PrefectApiError(
-                    f"the temporary Prefect server exited with status {code}: {self._output()}"
+                    f"the temporary Prefect server exited with status {code}{hint}:"
+                    f" {self._output()}"
                 )
             if api_healthy(self.api_url, timeout=1.0):
                 if self.fresh and not self.from_template:

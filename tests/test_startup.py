@@ -340,3 +340,49 @@ def test_seed_baseline_digest_lists_every_relevant_seed_story(
     stories = top_stories(warehouse, choice.week_start, 10, include_seeds=True)
     assert len(stories) == rows[0][0] >= 5
     assert top_stories(warehouse, choice.week_start, 10) == []  # a normal digest ignores seeds
+
+
+# ------------------------------------------------------------------ the real one-off path
+
+
+def test_one_off_ingest_starts_and_stops_its_own_temporary_server(tmp_path: Path) -> None:
+    """Two one-off commands in fresh data folders: the first migrates Prefect's database and
+    leaves the template, the second starts from it; both record their flow run and leave no
+    server behind."""
+    import duckdb
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CRWATCH_"))}
+    env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               CRWATCH_CACHE_DIR=str(tmp_path / "cache"), CRWATCH_PROGRESS="false")  # fmt: skip
+    crwatch = Path(sys.executable).with_name("crwatch")
+    for name in ("first", "second"):
+        home = tmp_path / name
+        done = subprocess.run(
+            [str(crwatch), "ingest", "--seeds", "--json"], env={**env, "CRWATCH_HOME": str(home)},
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["docs_new"] == 6
+        with duckdb.connect(str(home / "crwatch.duckdb"), read_only=True) as con:
+            status = con.execute("SELECT status FROM runs WHERE run_id = ?", [summary["run_id"]])
+            assert status.fetchone() == ("completed",)
+        assert list((tmp_path / "cache").glob("prefect-template-*.db"))
+        assert (home / "prefect" / "crwatch-template.txt").exists() == (name == "second")
+    assert _servers_under(tmp_path) == []
+
+
+def _servers_under(root: Path) -> list[int]:
+    """Pids of Prefect server processes whose PREFECT_HOME lies under `root` (Linux /proc)."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"create_app" in cmdline and any(
+            entry.startswith(b"PREFECT_HOME=" + str(root).encode()) for entry in environ
+        ):
+            found.append(int(proc.name))
+    return found
