@@ -198,8 +198,10 @@ def run() -> None:
 
     This is what `make run` calls. Live sources (seeds/sources.toml) are fetched unless the
     `live` setting is false; an unreachable source is reported and the rest of the job goes on.
-    It ends with the weekly digest of the data it has (the last complete week with documents):
-    sent by SMTP when configured, else written to the outbox folder, and prints where it is.
+    It ends with a digest of the data it has: the last complete week if it has China–Russia
+    documents, else the latest week that has them (said so), sent by SMTP when configured, else
+    written to the outbox folder; with no news collected yet, a printed preview whose top stories
+    are the seed baseline. The scheduled digest (`crwatch serve`) keeps its calendar week.
 
     \b
     Example:
