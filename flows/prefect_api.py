@@ -116,13 +116,14 @@ class ApiChoice:
     url: str | None  # None for "temporary" until its server is up
 
 
-def configured_api_url(environ: Mapping[str, str]) -> str:
+def configured_api_url(environ: Mapping[str, str], this_process: bool = True) -> str:
     """PREFECT_API_URL as Prefect would see it: the environment, the active profile of
-    PREFECT_HOME, or (when Prefect is already imported, e.g. under a test harness) its settings."""
+    PREFECT_HOME, or, for `this_process` when Prefect is already imported (e.g. under a test
+    harness), its current settings."""
     explicit = environ.get("PREFECT_API_URL", "").strip()
     if explicit:
         return explicit
-    if "prefect.context" in sys.modules:
+    if this_process and "prefect.context" in sys.modules:
         from prefect.settings import PREFECT_API_URL
 
         return str(PREFECT_API_URL.value() or "").strip()
@@ -139,9 +140,13 @@ def configured_api_url(environ: Mapping[str, str]) -> str:
 
 
 def choose_api(home: Path, environ: Mapping[str, str] | None = None) -> ApiChoice:
-    """PREFECT_API_URL if set, else a live `crwatch serve` of `home`, else a temporary server."""
+    """PREFECT_API_URL if set, else a live `crwatch serve` of `home`, else a temporary server.
+
+    With `environ` given, only it (and the profile it names) is consulted, not this process's
+    Prefect settings.
+    """
     env = os.environ if environ is None else environ
-    explicit = configured_api_url(env)
+    explicit = configured_api_url(env, this_process=environ is None)
     if explicit:
         return ApiChoice("env", explicit)
     url = serve_api(home)

@@ -124,8 +124,6 @@ def test_profile_api_url_counts_as_configured(tmp_path: Path) -> None:
         'active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://127.0.0.1:4999/api"\n',
         encoding="utf-8",
     )
-    if "prefect.context" in sys.modules:
-        pytest.skip("Prefect already imported in this session: its settings are consulted")
     choice = choose_api(tmp_path, environ={"PREFECT_HOME": str(prefect_home)})
     assert (choice.kind, choice.url) == ("env", "http://127.0.0.1:4999/api")
 
