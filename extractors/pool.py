@@ -245,6 +245,9 @@ class ExtractionPool:
         while True:
             while not exhausted and len(held) < max_held:
                 room = self._with_room()
+                if not room and self._launched:  # launched ahead (`launch`): wait for them now
+                    self.start(self.running)
+                    room = self._with_room()
                 if not room and self.running >= self.size:
                     break
                 try:

@@ -175,13 +175,16 @@ def test_pool_starts_only_the_workers_the_input_needs(pages: int, workers: int) 
     assert sum(outcome is not None for _, outcome in results) == pages
 
 
-def test_pool_grows_when_pages_arrive_after_a_long_stretch_without(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+@pytest.mark.parametrize("launched_ahead", [False, True])
+def test_pool_grows_when_pages_arrive_after_a_long_stretch_without(launched_ahead: bool) -> None:
+    # e.g. a re-run of a replay: the first records are already stored, new pages come later
     items = [*(_seed(i) for i in range(40)), *(_page(i) for i in range(6))]
     with ExtractionPool(2, ExtractionLimits()) as pool:
+        if launched_ahead:  # as `flows.ingest.prepare` does for a replay
+            pool.launch()
         results = list(pool.map(items))
         assert pool.running == 2
+    assert [item for item, _ in results] == items
     assert sum(outcome is not None for _, outcome in results) == 6
 
 
