@@ -51,11 +51,21 @@ def _limit_memory(megabytes: int) -> None:
 ExtractFn = Callable[[RawPage, "ExtractionLimits"], Outcome]
 
 
+def _warm_up() -> None:
+    """Load what every extraction needs (trafilatura, the language model: ~1 s) before the
+    worker reports ready, so no page's deadline pays for it."""
+    import extractors.extract  # noqa: F401
+    from extractors.language import identify_language
+
+    identify_language("warm-up text for the language model")
+
+
 def _worker_main(
     conn: Connection, limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn
 ) -> None:
     """Worker loop: receive (index, page), send (index, outcome) until told to stop."""
     _limit_memory(memory_mb)
+    _warm_up()
     conn.send("ready")  # imports are done: the parent starts deadlines only from here
     while True:
         try:
