@@ -9,12 +9,16 @@ travels with the result: a worker spawned after a vocabulary edit judges under t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from extractors.classify import Classification, classifier_version, classify
-from extractors.extract import ExtractionLimits, extract_page
 from extractors.neardup import Signature, signature
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
+
+if TYPE_CHECKING:
+    from extractors.extract import ExtractionLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +37,43 @@ def analyse_text(title: str | None, text: str, lang: str | None) -> Analysis:
 
 def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc | ExtractionError:
     """`extract_page`, then `analyse_text` on the result (for the worker pool)."""
+    # Imported here: trafilatura (~0.25 s) is needed in the workers, not by every importer.
+    from extractors.extract import extract_page
+
     outcome = extract_page(page, limits)
     if isinstance(outcome, ExtractedDoc) and outcome.text:
         outcome.analysis = analyse_text(outcome.title, outcome.text, outcome.lang)
     return outcome
+
+
+# The modules whose code decides a judgement or a signature: part of the cache key below.
+_JUDGES = (
+    "analysis", "classify", "relevance", "signals", "textunits", "matching", "topics", "stance",
+    "entities", "neardup",
+)  # fmt: skip
+
+
+def analyse_texts_cached(
+    texts: Sequence[tuple[str | None, str, str | None]],
+) -> list[Analysis]:
+    """`analyse_text` over (title, text, lang) triples, from the compiled cache when the same
+    texts were judged by the same code and vocabularies before.
+
+    For the seed baseline, which every `crwatch run` reads again: its judgements cost ~0.3 s
+    a run and change only with the texts, the vocabularies (in `classifier_version`) or the
+    judges' code (whose source files are hashed into the key).
+    """
+    from pathlib import Path
+
+    from extractors.compiled import cached, digest_of
+
+    here = Path(__file__).resolve().parent
+    parts: list[bytes | str | Path] = [classifier_version()]
+    parts += [here / f"{name}.py" for name in _JUDGES]
+    for title, text, lang in texts:
+        parts += [title or "", text, lang or ""]
+    return cached(
+        "analyses",
+        digest_of(parts),
+        lambda: [analyse_text(title, text, lang) for title, text, lang in texts],
+    )

@@ -27,6 +27,8 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
+from extractors.compiled import cached, digest_of
+
 ENTITIES_VERSION = "entities-1"
 
 KINDS: tuple[str, ...] = ("person", "organisation", "place", "project", "event")
@@ -248,11 +250,18 @@ def _parse(path: Path, data: Mapping[str, Any], digest: str) -> Gazetteer:
 @lru_cache(maxsize=8)
 def _load_cached(path: Path, mtime_ns: int) -> Gazetteer:
     raw = path.read_bytes()
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ValueError(f"{path}: not valid UTF-8 TOML: {exc}") from None
-    return _parse(path, data, hashlib.sha256(raw).hexdigest()[:12])
+
+    def build() -> Gazetteer:
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ValueError(f"{path}: not valid UTF-8 TOML: {exc}") from None
+        return _parse(path, data, hashlib.sha256(raw).hexdigest()[:12])
+
+    # Compiled once per machine and vocabulary version (extractors.compiled), then once per
+    # process and file version here.
+    key = digest_of([raw, str(path), Path(__file__)])  # errors name the path: part of the key
+    return cached("gazetteer-" + digest_of([str(path)])[:8], key, build)
 
 
 def load_gazetteer(path: Path | None = None) -> Gazetteer:

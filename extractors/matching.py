@@ -20,6 +20,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from extractors.compiled import cached, digest_of
+
 Span = tuple[int, int]
 
 _DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "seeds" / "taxonomy.toml"
@@ -291,8 +293,14 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
 
 @lru_cache(maxsize=8)
 def _load_cached(path: Path) -> Taxonomy:
-    with path.open("rb") as fh:
-        return _parse_taxonomy(tomllib.load(fh))
+    raw = path.read_bytes()
+    # Compiled once per machine and vocabulary version (extractors.compiled), then once per
+    # process here.
+    return cached(
+        "taxonomy-" + digest_of([str(path)])[:8],
+        digest_of([raw, Path(__file__)]),
+        lambda: _parse_taxonomy(tomllib.loads(raw.decode("utf-8"))),
+    )
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:

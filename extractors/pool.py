@@ -15,6 +15,7 @@ the caller consumes earlier results (writes to DuckDB, say) on its own thread.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import multiprocessing as mp
 import os
 import signal
@@ -24,11 +25,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from extractors.extract import ExtractionLimits, extract_page
 from extractors.lifeline import die_with_parent
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
+
+if TYPE_CHECKING:  # extractors.extract imports trafilatura: only the workers need it
+    from extractors.extract import ExtractionLimits
 
 Outcome = ExtractedDoc | ExtractionError
 T = TypeVar("T")
@@ -49,7 +52,16 @@ def _limit_memory(megabytes: int) -> None:
         pass
 
 
-ExtractFn = Callable[[RawPage, ExtractionLimits], Outcome]
+ExtractFn = Callable[[RawPage, "ExtractionLimits"], Outcome]
+
+
+def _warm_up() -> None:
+    """Load what every extraction needs (trafilatura, the language model: ~1 s) before the
+    worker reports ready, so no page's deadline pays for it."""
+    import extractors.extract  # noqa: F401
+    from extractors.language import identify_language
+
+    identify_language("warm-up text for the language model")
 
 
 def _worker_main(
@@ -64,6 +76,7 @@ def _worker_main(
         # Killed with the ingest (kill -9, OOM), a worker must not live on as an orphan.
         die_with_parent(signal.SIGKILL, expected_parent=parent)
     _limit_memory(memory_mb)
+    _warm_up()
     conn.send("ready")  # imports are done: the parent starts deadlines only from here
     while True:
         try:
@@ -116,8 +129,12 @@ class ExtractionPool:
         limits: ExtractionLimits,
         memory_mb: int = 2048,
         start_method: str = "spawn",
-        extract_fn: ExtractFn = extract_page,
+        extract_fn: ExtractFn | None = None,  # default: extractors.extract.extract_page
     ) -> None:
+        if extract_fn is None:
+            from extractors.extract import extract_page
+
+            extract_fn = extract_page
         self.size = max(1, workers)
         self.limits = limits
         self.memory_mb = memory_mb
@@ -125,21 +142,45 @@ class ExtractionPool:
         # spawn: the parent runs Prefect's threads, and forking a threaded process can deadlock.
         self._context = mp.get_context(start_method)
         self._workers: list[_Worker] = []
+        self._launched: list[_Worker] = []  # started, not yet known to be ready
         self.stats = PoolStats()
 
     def __enter__(self) -> ExtractionPool:
-        self.start()
+        # Workers start lazily, in `map()`, and only as many as the input needs.
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def start(self) -> None:
-        """Start the worker processes (idempotent); they boot in parallel."""
-        fresh = [self._launch() for _ in range(self.size - len(self._workers))]
-        for worker in fresh:
-            self._await_ready(worker)
-        self._workers.extend(fresh)
+    def start(self, count: int | None = None) -> None:
+        """Have `count` workers (default: all `size`) running (idempotent); they boot in parallel.
+
+        Workers `launch()`ed earlier are waited for first, so a caller can launch them ahead
+        (while it does other work) and pay only what is left of their start-up here.
+        """
+        wanted = self.size if count is None else max(0, min(count, self.size))
+        self.launch(wanted)
+        launched, self._launched = self._launched, []
+        try:
+            for worker in launched:
+                self._await_ready(worker)
+        except BaseException:
+            for worker in launched:
+                if worker.process.is_alive():
+                    worker.process.kill()
+            raise
+        self._workers.extend(launched)
+
+    def launch(self, count: int | None = None) -> None:
+        """Begin starting workers up to `count` (default `size`) without waiting for them."""
+        wanted = self.size if count is None else max(0, min(count, self.size))
+        missing = wanted - len(self._workers) - len(self._launched)
+        self._launched.extend(self._launch() for _ in range(max(0, missing)))
+
+    @property
+    def running(self) -> int:
+        """Workers started (or starting) so far."""
+        return len(self._workers) + len(self._launched)
 
     def _spawn(self) -> _Worker:
         worker = self._launch()
@@ -187,6 +228,8 @@ class ExtractionPool:
 
     def close(self) -> None:
         """Stop all workers, politely first."""
+        self._workers.extend(self._launched)
+        self._launched = []
         for worker in self._workers:
             with contextlib.suppress(BrokenPipeError, OSError):
                 worker.conn.send(None)
@@ -206,17 +249,31 @@ class ExtractionPool:
         `RawPage` items are extracted in the workers; anything else (seed texts, acquisition
         errors) passes through untouched with outcome None, keeping its place in the order.
         """
-        self.start()
-        source = iter(enumerate(items))
+        source: Iterator[tuple[int, T]] = iter(enumerate(items))
         held: dict[int, T] = {}
         results: dict[int, Outcome | None] = {}
         next_out = 0
         exhausted = False
         # Bound the look-ahead so memory stays flat however long the input is.
         max_held = self.size * 8
+        if not self._workers:
+            # Start only as many workers as the input needs: none for an input without pages
+            # (seed texts, re-read records), one for a single page, all for a longer stream.
+            prefetch, exhausted = self._read_ahead(source, max_held)
+            source = itertools.chain(prefetch, source)
+            pages = sum(isinstance(item, RawPage) for _, item in prefetch)
+            if pages:
+                self.start(pages)
+            exhausted = exhausted and not prefetch
 
         while True:
-            while not exhausted and len(held) < max_held and self._with_room():
+            while not exhausted and len(held) < max_held:
+                room = self._with_room()
+                if not room and self._launched:  # launched ahead (`launch`): wait for them now
+                    self.start(self.running)
+                    room = self._with_room()
+                if not room and self.running >= self.size:
+                    break
                 try:
                     index, item = next(source)
                 except StopIteration:
@@ -224,6 +281,8 @@ class ExtractionPool:
                     break
                 held[index] = item
                 if isinstance(item, RawPage):
+                    if not room:  # more pages than the workers started so far can take
+                        self.start(self.running + 1)
                     self._dispatch(self._with_room()[0], index, item)
                 else:
                     results[index] = None
@@ -236,10 +295,25 @@ class ExtractionPool:
                 self._collect(busy, results)
             elif exhausted and not held:
                 return
-            elif not self._with_room() or len(held) >= max_held:
+            elif len(held) >= max_held or (not self._with_room() and self.running >= self.size):
                 # Nothing in flight yet the head of the queue is missing: cannot happen, but
                 # never spin if it does.
                 raise RuntimeError("extraction pool lost track of a document")
+
+    def _read_ahead(
+        self, source: Iterator[tuple[int, T]], limit: int
+    ) -> tuple[list[tuple[int, T]], bool]:
+        """Read until `size` pages or `limit` items are seen; return them and whether it ended."""
+        prefetch: list[tuple[int, T]] = []
+        pages = 0
+        while pages < self.size and len(prefetch) < limit:
+            try:
+                pair = next(source)
+            except StopIteration:
+                return prefetch, True
+            prefetch.append(pair)
+            pages += isinstance(pair[1], RawPage)
+        return prefetch, False
 
     def _with_room(self) -> list[_Worker]:
         """Workers that can take another job, least loaded first."""

@@ -637,3 +637,32 @@ def load_seed_baseline(seeds_dir: Path) -> list[SeedText | AcquisitionError]:
             continue
         out.extend(seed_documents(entry.file, raw, entry, rules))
     return out
+
+
+def load_seed_baseline_cached(seeds_dir: Path) -> list[SeedText | AcquisitionError]:
+    """`load_seed_baseline`, from the compiled cache when nothing it reads has changed.
+
+    Splitting bilingual seeds runs language identification line by line, whose model takes
+    ~0.4 s to load; the result depends only on the seed files, the manifest and this code, which
+    together key the cache entry (extractors.compiled).
+    """
+    from importlib.metadata import version
+
+    from extractors import language, records
+    from extractors.compiled import cached, digest_of
+
+    seeds_dir = seeds_dir.resolve()
+    baseline = seeds_dir / BASELINE_DIR if (seeds_dir / BASELINE_DIR).is_dir() else seeds_dir
+    try:
+        files = sorted(p for p in baseline.iterdir() if p.is_file())
+    except OSError:
+        return load_seed_baseline(seeds_dir)
+    parts: list[bytes | str | Path] = [str(seeds_dir), seeds_dir / MANIFEST_NAME]
+    for path in files:
+        parts += [path.name, path]
+    parts += [Path(__file__), Path(language.__file__), Path(records.__file__), version("py3langid")]
+    return cached(
+        "seeds-" + digest_of([str(seeds_dir)])[:8],
+        digest_of(parts),
+        lambda: load_seed_baseline(seeds_dir),
+    )

@@ -22,6 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from extractors import matching
+from extractors.compiled import cached, digest_of
 from extractors.matching import script_language
 from extractors.relevance import LEVELS, Matcher, Sentence, analyse
 
@@ -114,8 +116,13 @@ def _parse_cues(data: Mapping[str, Any]) -> Cues:
 
 @lru_cache(maxsize=4)
 def _load_cached(path: Path) -> Cues:
-    with path.open("rb") as fh:
-        return _parse_cues(tomllib.load(fh))
+    raw = path.read_bytes()
+    # The matchers come from extractors.matching: its code is part of the key too.
+    return cached(
+        "cues-" + digest_of([str(path)])[:8],
+        digest_of([raw, Path(__file__), Path(matching.__file__)]),
+        lambda: _parse_cues(tomllib.loads(raw.decode("utf-8"))),
+    )
 
 
 def load_cues(path: Path | None = None) -> Cues:

@@ -68,14 +68,22 @@ def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[
 
 def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dict[str, Any]:
     settings = _settings()
-    from flows.environment import configure_prefect
+    from flows.prefect_api import PrefectApiError, one_off_flow_settings, open_api
 
-    configure_prefect(settings)
+    # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
+    # server boots from here on, while this process imports Prefect and warms its caches.
+    api = open_api(settings)
     from flows import ingest
 
-    missing = [p for p in ingest.expand_replay_paths(list(replay)) if not p.exists()]
+    paths = ingest.expand_replay_paths(list(replay))
+    missing = [p for p in paths if not p.exists()]
     if missing:
         raise click.ClickException("no such WARC file: " + ", ".join(map(str, missing)))
+    ingest.prepare(settings, paths, seeds)
+    try:
+        api.ready()
+    except PrefectApiError as exc:
+        raise click.ClickException(str(exc)) from exc
     show = settings.progress and console.is_terminal
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -83,9 +91,11 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dic
     ) as progress:  # fmt: skip
         ingest.progress_hook = _progress_hook(progress) if show else None
         try:
-            return ingest.ingest_flow(replay=list(replay), seeds=seeds, live=live)
+            with one_off_flow_settings():
+                return ingest.ingest_flow(replay=list(replay), seeds=seeds, live=live)
         finally:
             ingest.progress_hook = None
+            ingest.release_prepared()
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -188,8 +198,10 @@ def run() -> None:
 
     This is what `make run` calls. Live sources (seeds/sources.toml) are fetched unless the
     `live` setting is false; an unreachable source is reported and the rest of the job goes on.
-    It ends with the weekly digest of the data it has (the last complete week with documents):
-    sent by SMTP when configured, else written to the outbox folder, and prints where it is.
+    It ends with a digest of the data it has: the last complete week if it has China–Russia
+    documents, else the latest week that has them (said so), sent by SMTP when configured, else
+    written to the outbox folder; with no news collected yet, a printed preview whose top stories
+    are the seed baseline. The scheduled digest (`crwatch serve`) keeps its calendar week.
 
     \b
     Example:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import duckdb
 import jinja2
 import nh3
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
@@ -46,6 +46,7 @@ from flows.mail import (
     send,
     write_outbox,
 )
+from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock
 from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings
@@ -69,8 +70,8 @@ WITH bounds AS (
     FROM document_facts f CROSS JOIN bounds b
     JOIN classifications c
       ON c.doc_id = f.doc_id AND c.classifier_version = f.classifier_version
-    WHERE NOT f.is_seed AND f.relevant
-      AND f.day >= b.week_start AND f.day < b.week_start + 7
+    WHERE f.relevant AND CASE WHEN f.is_seed THEN $seeds
+                              ELSE f.day >= b.week_start AND f.day < b.week_start + 7 END
 ), week_stories AS (
     SELECT story_id,
            count(*) AS week_relevant_reports,
@@ -98,7 +99,7 @@ WITH bounds AS (
            arg_min(f.doc_id, (f.published_or_seen_at, -f.text_chars, f.doc_id))
                AS representative_doc_id
     FROM document_facts f SEMI JOIN week_stories w ON w.story_id = f.story_id
-    WHERE NOT f.is_seed
+    WHERE NOT f.is_seed OR $seeds
     GROUP BY f.story_id
 ), seeded AS (
     SELECT story_id FROM story_facts SEMI JOIN week_stories w USING (story_id) WHERE has_seed
@@ -179,6 +180,68 @@ def data_week(warehouse: Warehouse, today: date) -> date:
     if not isinstance(newest, date):
         return latest
     return newest - timedelta(days=newest.weekday())
+
+
+@dataclass(frozen=True)
+class WeekChoice:
+    """The week a digest run by hand shows, and why (a first run may show another week)."""
+
+    week_start: date
+    include_seeds: bool = False  # no news collected yet: show the seed baseline's stories
+    complete: bool = True  # False for the current week, which has not ended yet
+    note: str = ""  # shown in the digest and printed when the choice is not the default
+
+
+def _relevant_days(warehouse: Warehouse, week: date, before: date) -> tuple[bool, Any, Any]:
+    """Whether `week` has relevant news; the newest day (before `before`) with relevant news,
+    and with a relevant seed document."""
+    _, rows = warehouse.query(
+        "SELECT count(*) FILTER (WHERE NOT is_seed AND day >= ? AND day < ?) > 0,"
+        " max(day) FILTER (WHERE NOT is_seed), max(day) FILTER (WHERE is_seed)"
+        " FROM document_facts WHERE relevant AND day < ?",
+        [week, week + timedelta(days=7), before],
+    )
+    return rows[0] if rows else (False, None, None)
+
+
+def choose_run_week(warehouse: Warehouse, today: date) -> WeekChoice:
+    """The week `crwatch run` shows: the last complete week if it has relevant news, else the
+    latest week that has (the current one included), else the seed baseline's stories.
+
+    A scheduled digest never uses this: it always takes its calendar week. A choice that is not
+    a complete week of news (the current week, the seed baseline) is written as a preview, not
+    recorded as the week's digest, so the real digest of that week is still sent when it ends.
+    """
+    last = last_complete_week(today)
+    current = today - timedelta(days=today.weekday())
+    has_news, news, seed = _relevant_days(warehouse, last, current + timedelta(days=7))
+    if has_news:
+        return WeekChoice(last)
+    if isinstance(news, date):
+        week = news - timedelta(days=news.weekday())
+        complete = week <= last
+        return WeekChoice(
+            week,
+            complete=complete,
+            note=(
+                f"The last complete week ({week_label(last)}) has no China–Russia documents;"
+                f" this is {week_label(week)}, the latest week that has them"
+                + ("." if complete else " (not over yet: its digest follows when it ends).")
+            ),
+        )
+    if isinstance(seed, date):
+        week = seed - timedelta(days=seed.weekday())
+        return WeekChoice(
+            week,
+            include_seeds=True,
+            complete=False,
+            note=(
+                "No China–Russia news has been collected yet (live sources unreachable or"
+                " not run, no replays configured): the top stories below are the seed"
+                " baseline, the reference documents new reports are compared with."
+            ),
+        )
+    return WeekChoice(last)
 
 
 # ---------------------------------------------------------------------------------- content
@@ -328,6 +391,7 @@ class DigestContent:
     stance_weeks: list[date] = field(default_factory=list)
     stance_shares: dict[str, list[float]] = field(default_factory=dict)
     stance_summary: str = ""
+    note: str = ""  # why this week was chosen, shown at the top (first-run digests)
     stories: list[TopStory] = field(default_factory=list)
     movers: list[Row] = field(default_factory=list)
     drift: list[Row] = field(default_factory=list)
@@ -351,9 +415,16 @@ def _named(warehouse: Warehouse, name: str, **params: object) -> list[dict[str, 
 
 
 def gather_digest(
-    warehouse: Warehouse, week_start: date, top_n: int = 10, now: datetime | None = None
+    warehouse: Warehouse,
+    week_start: date,
+    top_n: int = 10,
+    now: datetime | None = None,
+    include_seeds: bool = False,
 ) -> DigestContent:
-    """Read everything the digest shows for the ISO week starting `week_start` (a Monday)."""
+    """Read everything the digest shows for the ISO week starting `week_start` (a Monday).
+
+    `include_seeds` lists the seed baseline's stories among the top stories (see `top_stories`).
+    """
     if week_start.weekday() != 0:
         raise DigestError(f"{week_start} is not a Monday")
     content = DigestContent(
@@ -366,7 +437,7 @@ def gather_digest(
     _headline(warehouse, content, week_start, next_week)
     _topics(warehouse, content, week_start, next_week)
     _stances(warehouse, content, week_start, next_week)
-    content.stories = top_stories(warehouse, week_start, top_n)
+    content.stories = top_stories(warehouse, week_start, top_n, include_seeds)
     _movers(warehouse, content, week_start)
     _drift(warehouse, content, week_start, next_week)
     _sources(warehouse, content, next_week)
@@ -443,7 +514,9 @@ def _stances(warehouse: Warehouse, content: DigestContent, start: date, end: dat
     content.stance_summary = text + "."
 
 
-def top_stories(warehouse: Warehouse, week_start: date, top_n: int) -> list[TopStory]:
+def top_stories(
+    warehouse: Warehouse, week_start: date, top_n: int, include_seeds: bool = False
+) -> list[TopStory]:
     """The week's top stories, each once, ranked by size × relevance × novelty.
 
     A story qualifies when at least one non-seed report published (else first seen) in the
@@ -459,10 +532,15 @@ def top_stories(warehouse: Warehouse, week_start: date, top_n: int) -> list[TopS
     non-seed report (on a tie the longest), with the majority stance, the topics and the best
     evidence sentence of its relevant reports of the week. One query (`TOP_STORIES_SQL`), no
     per-story round trips; only the representatives' texts are read.
+
+    With `include_seeds` (the first-run digest of an installation that has collected no news
+    yet), the relevant seed baseline documents of any date count as reports too.
     """
     with warehouse.reader() as con:
         try:
-            cursor = con.execute(TOP_STORIES_SQL, {"week": week_start, "limit": top_n})
+            cursor = con.execute(
+                TOP_STORIES_SQL, {"week": week_start, "limit": top_n, "seeds": include_seeds}
+            )
         except duckdb.Error as exc:
             raise QueryError(f"top stories failed: {exc}") from exc
         columns = [d[0] for d in cursor.description or []]
@@ -904,10 +982,16 @@ def _fill(
     return outcome
 
 
-def write_preview(settings: Settings, week_start: date) -> Path:
-    """Render the week's digest to `<outbox>/preview-<week>.html` (plus its PNGs); send nothing."""
+def write_preview(
+    settings: Settings, week_start: date, include_seeds: bool = False, note: str = ""
+) -> Path:
+    """Render the week's digest to `<outbox>/preview-<week>.html` (plus its PNGs and the text
+    version beside it); send and record nothing."""
     warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
-    content = gather_digest(warehouse, week_start, settings.digest_top_stories)
+    content = gather_digest(
+        warehouse, week_start, settings.digest_top_stories, include_seeds=include_seeds
+    )
+    content.note = note
     rendered = render_digest(content, settings.home / "matplotlib")
     stem = f"preview-{content.iso_week}"
     settings.outbox_dir.mkdir(parents=True, exist_ok=True)
@@ -929,7 +1013,7 @@ def resolve_week(settings: Settings, week: str | None, latest_data: bool = False
     return last_complete_week(today)
 
 
-@flow(name="digest", log_prints=False, persist_result=False)
+@plain_flow(name="digest", log_prints=False, persist_result=False)
 def digest_flow(
     week: str | None = None, force: bool = False, latest_data: bool = False
 ) -> dict[str, Any]:
@@ -938,6 +1022,21 @@ def digest_flow(
     settings = load_settings()
     flow_run = getattr(get_run_context(), "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
+    if latest_data and not week and settings.warehouse.exists():
+        # By hand (`crwatch run`): a first run shows the data it has; see `choose_run_week`.
+        warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+        warehouse.migrate()
+        choice = choose_run_week(warehouse, local_today(settings.timezone))
+        if not choice.complete:
+            path = write_preview(settings, choice.week_start, choice.include_seeds, choice.note)
+            return {
+                **DigestOutcome(iso_week=week_label(choice.week_start), status="preview",
+                                html_path=str(path), run_id=run_id).as_dict(),
+                "text_path": str(path.with_suffix(".txt")),
+                "note": choice.note,
+            }  # fmt: skip
+        outcome = produce_digest(settings, choice.week_start, force=force, run_id=run_id)
+        return {**outcome.as_dict(), "note": choice.note}
     week_start = resolve_week(settings, week, latest_data)
     return produce_digest(settings, week_start, force=force, run_id=run_id).as_dict()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,25 @@ def _settings() -> Settings:
         raise click.ClickException(str(exc)) from exc
 
 
-def _prepare(settings: Settings) -> None:
-    """Prefect's environment must be set before flows.digest imports prefect."""
-    from flows.environment import configure_prefect
+def _prepare(settings: Settings) -> Any:
+    """Find or start the Prefect API (before flows.digest imports prefect); return its handle."""
+    from flows.prefect_api import open_api
 
-    configure_prefect(settings)
+    return open_api(settings)
+
+
+def _run_flow(api: Any, **params: Any) -> dict[str, Any]:
+    """Wait for the API, then run the digest flow as a one-off (no heartbeat thread)."""
+    from flows.digest import digest_flow
+    from flows.prefect_api import PrefectApiError, one_off_flow_settings
+
+    try:
+        api.ready()
+    except PrefectApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with one_off_flow_settings():
+        outcome: dict[str, Any] = digest_flow(**params)
+    return outcome
 
 
 def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
@@ -38,7 +53,14 @@ def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
         lines.append(f"retried digest {earlier}: {result}")
     recipients = ", ".join(outcome.get("recipients") or [])
     code = 0
-    if status == "sent":
+    if outcome.get("note") and status != "preview":
+        lines.append(outcome["note"])
+    if status == "preview":
+        lines.append(
+            f"digest {week} written as a preview (not recorded as that week's digest): "
+            + str(outcome.get("note") or "")
+        )
+    elif status == "sent":
         lines.append(f"digest {week} sent to {recipients} ({outcome['stories']} top stories)")
     elif status == "outbox":
         lines.append(f"digest {week} written to the outbox (no SMTP server configured)")
@@ -66,15 +88,17 @@ def digest_after_run() -> int:
     """The digest of the data just ingested; never raises (the ingest is already stored)."""
     settings = _settings()
     try:
-        _prepare(settings)
-        from flows.digest import digest_flow
-
-        outcome = digest_flow(latest_data=True)
+        outcome = _run_flow(_prepare(settings), latest_data=True)
     except Exception as exc:  # the ingest is committed; report, do not lose it
         click.echo(f"digest failed: {type(exc).__name__}: {exc}", err=True)
         click.echo("the ingest above is stored; run `crwatch digest` to try again", err=True)
         return EXIT_FAILED
     lines, code = describe(outcome)
+    text_path = outcome.get("text_path")
+    if outcome.get("status") == "preview" and text_path:
+        # A first run: show the digest itself, not only where it is.
+        with contextlib.suppress(OSError):
+            click.echo(Path(text_path).read_text(encoding="utf-8").rstrip() + "\n")
     for line in lines:
         click.echo(line)
     return code
@@ -105,7 +129,12 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
         crwatch digest --preview
     """
     settings = _settings()
-    _prepare(settings)
+    if preview:  # runs no flow: no API needed, only Prefect's environment for the import
+        from flows.environment import configure_prefect
+
+        configure_prefect(settings)
+    else:
+        api = _prepare(settings)
     from flows.digest import DigestError, resolve_week, write_preview
     from flows.mail import MailError
     from warehouse.db import WarehouseError
@@ -122,10 +151,8 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
                 click.echo(f"open it: xdg-open {path}  (or file://{Path(path).resolve()})",
                            err=True)  # fmt: skip
             return
-        resolve_week(settings, week)  # a malformed --week fails before Prefect starts
-        from flows.digest import digest_flow
-
-        outcome = digest_flow(week=week, force=force)
+        resolve_week(settings, week)  # a malformed --week fails before the flow starts
+        outcome = _run_flow(api, week=week, force=force)
     except (DigestError, MailError, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
     lines, code = describe(outcome)

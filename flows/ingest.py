@@ -17,21 +17,20 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from prefect import flow, get_run_logger, task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
-from extractors.analysis import extract_and_analyse
-from extractors.extract import ExtractionLimits
+from extractors.analysis import analyse_texts_cached, extract_and_analyse
 from extractors.pool import ExtractionPool
-from extractors.records import AcquisitionError, Provenance
-from extractors.seeds import load_seed_baseline
+from extractors.records import AcquisitionError, Provenance, SeedText
+from extractors.seeds import load_seed_baseline_cached
 from extractors.sources import Source, SourcesError, load_sources
 from extractors.warc import WarcOpenError, iter_warc, warc_file_id
 from flows.attempts import RunRecorder, drain_journal, journal_path
-from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
+from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock, RunLockBusy
 from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings
@@ -42,6 +41,7 @@ from warehouse.search import refresh_index
 
 if TYPE_CHECKING:
     from flows.dask_pool import DaskExtractionPool
+    from flows.live import LiveRun
 
 # file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
 _ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
@@ -90,7 +90,7 @@ def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
 @task(name="ingest-seed-baseline", cache_policy=NO_CACHE)
 def ingest_seed_baseline(ingestor: Ingestor, seeds_dir: Path) -> IngestSummary:
     """Load the seed baseline documents (already extracted text) into the warehouse."""
-    items = load_seed_baseline(seeds_dir)
+    items = load_seed_baseline_cached(seeds_dir)
     return ingestor.ingest(items, source_kind="seed")
 
 
@@ -246,8 +246,58 @@ def _writer_lock(settings: Settings, run_id: str, record: RunRecorder) -> Iterat
         lock.release()
 
 
+# Set by `prepare` in a one-off command: workers already starting when the flow begins.
+_prepared_pool: ExtractionPool | None = None
+
+
+def prepare(settings: Settings, replay: list[Path], seeds: bool) -> None:
+    """Warm what the run will need, before its flow starts (a temporary server boots meanwhile).
+
+    Loads the vocabularies and the seed baseline (from the compiled cache when it is current)
+    into this process, and, when there are WARC files to replay on the local runner, begins
+    starting the extraction workers, which take about a second to import. Work done here is
+    reused by the flow; nothing is written.
+    """
+    global _prepared_pool
+    from extractors.classify import classifier_version
+    from extractors.entities import load_gazetteer
+    from extractors.matching import load_taxonomy
+    from extractors.topics import load_cues
+
+    load_taxonomy(), load_cues(), load_gazetteer(), classifier_version()
+    if seeds:
+        texts = [
+            (item.title or "", item.text, item.lang)
+            for item in load_seed_baseline_cached(settings.seeds_dir)
+            if isinstance(item, SeedText)
+        ]
+        analyse_texts_cached(texts)  # the judgements the seed task will ask for
+    if replay and settings.runner != "dask" and _prepared_pool is None:
+        pool = make_pool(settings)
+        assert isinstance(pool, ExtractionPool)
+        pool.launch()
+        _prepared_pool = pool
+
+
+def release_prepared() -> None:
+    """Stop workers `prepare` started that no run took (e.g. the flow failed to start)."""
+    global _prepared_pool
+    pool, _prepared_pool = _prepared_pool, None
+    if pool is not None:
+        pool.close()
+
+
+def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
+    """The workers `prepare` began starting, else a new (lazily starting) pool."""
+    global _prepared_pool
+    pool, _prepared_pool = _prepared_pool, None
+    return pool if pool is not None else make_pool(settings)
+
+
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
+    from extractors.extract import ExtractionLimits
+
     limits = ExtractionLimits(
         max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
     )
@@ -302,7 +352,7 @@ def _run_locked(
             ]  # fmt: skip
             sources = [source for source in sources if source.kind != "warc"]
             if replay or sources:
-                pool = stack.enter_context(make_pool(settings))
+                pool = stack.enter_context(_take_pool(settings))
             if seeds:
                 hook = progress("seed baseline", None) if progress else None
                 ingestor = ingestor_for(hook, None)
@@ -315,6 +365,8 @@ def _run_locked(
             if sources:
                 hook = progress("live sources", None) if progress else None
                 ingestor = ingestor_for(hook, pool)
+                from flows.live import LiveRun  # httpx, the fetcher: only for live runs
+
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))
     except BaseException as exc:
@@ -362,7 +414,7 @@ def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
 progress_hook: ProgressHook | None = None
 
 
-@flow(name="ingest", log_prints=False, persist_result=False)
+@plain_flow(name="ingest", log_prints=False, persist_result=False)
 def ingest_flow(
     replay: list[str] | None = None, seeds: bool = True, live: bool = False
 ) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from extractors.analysis import Analysis, analyse_text
+from extractors.analysis import Analysis, analyse_text, analyse_texts_cached
 from extractors.classify import LEVELS, Classification
 from extractors.classify import classify as classify_text
 from extractors.dedup import canonical_url, content_hash, doc_id_for, identity_url
@@ -290,6 +290,12 @@ class Ingestor:
 
         # Judged and signed before the write transaction opens (pages already in the worker
         # pool), so readers never wait on it.
+        if source_kind == "seed":  # the same texts every run: judged once per classifier
+            for candidate, analysis in zip(
+                candidates, analyse_texts_cached([self._triple(c.row) for c in candidates]),
+                strict=True,
+            ):  # fmt: skip
+                candidate.analysis = analysis
         analyses = {c.doc_id: c.analysis or self._analyse(c.row) for c in candidates}
         judgements = {doc_id: a.classification for doc_id, a in analyses.items()}
         incoming = [
@@ -395,9 +401,14 @@ class Ingestor:
         )
 
     @staticmethod
-    def _analyse(row: dict[str, object]) -> Analysis:
+    def _triple(row: dict[str, object]) -> tuple[str, str, str | None]:
+        """(title, text, lang) of a document row, as the judges take them."""
         lang = row["lang"] if isinstance(row["lang"], str) else None
-        return analyse_text(str(row["title"] or ""), str(row["text"]), lang)
+        return str(row["title"] or ""), str(row["text"]), lang
+
+    @staticmethod
+    def _analyse(row: dict[str, object]) -> Analysis:
+        return analyse_text(*Ingestor._triple(row))
 
     def _add_judgement(
         self, batch: Batch, doc: Incoming, analysis: Analysis, now: datetime

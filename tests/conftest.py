@@ -30,6 +30,18 @@ def corpus_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The compiled caches (extractors.compiled) of this test session, not the user's."""
+    previous = os.environ.get("CRWATCH_CACHE_DIR")
+    os.environ["CRWATCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("crwatch-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("CRWATCH_CACHE_DIR", None)
+    else:
+        os.environ["CRWATCH_CACHE_DIR"] = previous
+
+
 @pytest.fixture
 def crwatch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A private CRWATCH_HOME so tests never share a warehouse."""

@@ -1,0 +1,162 @@
+"""Start-up figures of one-off commands: wall clock and CPU of whole `crwatch` invocations.
+
+    ingest-fresh   `crwatch ingest --seeds` into a fresh data folder (temporary Prefect server;
+                   the machine cache of compiled vocabularies and the Prefect template warm)
+    ingest-cold    the same with an empty machine cache too (the first run on a machine)
+    ingest-api     the same with a running Prefect API (`prefect server start` on a free port,
+                   started by this bench, or `--api URL`); checks the flow runs are recorded
+    read           `crwatch sql`, `query`, `status`, `search` on the data folder of `--home`
+
+Each command runs `--repeat` times; the median and range are printed with the CPU seconds
+(user + system of the command and its children) and the load average, since wall clock on a
+shared machine moves with the load and CPU seconds do not.
+
+    .venv/bin/python bench/startup.py [--repeat 5] [--modes ingest-fresh,ingest-api,read]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+CRWATCH = BIN / "crwatch"
+
+
+def _load() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one command (CPU of the children it waited for included)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def report(label: str, samples: list[tuple[float, float]], loads: list[float]) -> None:
+    """One line: median wall (range), median CPU, load average during the samples."""
+    walls, cpus = [w for w, _ in samples], [c for _, c in samples]
+    print(
+        f"{label:44s} wall {statistics.median(walls):5.2f} s ({min(walls):.2f}-{max(walls):.2f})"
+        f"  cpu {statistics.median(cpus):5.2f} s  load {min(loads):.1f}-{max(loads):.1f}",
+        flush=True,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def ingest(mode: str, repeat: int, api: str | None) -> None:
+    """Time `crwatch ingest --seeds` into fresh data folders."""
+    base = {**os.environ, "CRWATCH_PROGRESS": "false", "DO_NOT_TRACK": "1",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}  # fmt: skip
+    base.pop("PREFECT_API_URL", None)
+    server = None
+    if mode == "ingest-api" and api is None:
+        port = _free_port()
+        prefect_home = tempfile.mkdtemp(prefix="crwatch-bench-prefect-")
+        server = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env={**base, "PREFECT_HOME": prefect_home, "PREFECT_UI_ENABLED": "0"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        api = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + 120
+        while not _healthy(api):
+            if time.monotonic() > deadline:
+                sys.exit("prefect server did not start")
+            time.sleep(0.5)
+    samples, loads, run_ids = [], [], []
+    try:
+        for _ in range(repeat):
+            with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:
+                env = {**base, "CRWATCH_HOME": home}
+                if mode == "ingest-cold":
+                    env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
+                if mode == "ingest-api":
+                    env["PREFECT_API_URL"] = str(api)
+                loads.append(_load())
+                samples.append(run([str(CRWATCH), "ingest", "--seeds"], env))
+                if mode == "ingest-api":
+                    import duckdb
+
+                    with duckdb.connect(str(Path(home) / "crwatch.duckdb"), read_only=True) as c:
+                        row = c.execute("SELECT run_id FROM runs WHERE flow = 'ingest'").fetchone()
+                        run_ids.append(str(row[0]) if row else "")
+        report(f"crwatch ingest --seeds ({mode})", samples, loads)
+        if mode == "ingest-api":
+            recorded = 0
+            for run_id in run_ids:
+                request = urllib.request.Request(f"{api}/flow_runs/{run_id}")
+                with urllib.request.urlopen(request, timeout=5) as reply:
+                    state = json.load(reply).get("state_type")
+                recorded += state == "COMPLETED"
+            print(f"  flow runs recorded in Prefect as COMPLETED: {recorded}/{len(run_ids)}")
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+
+
+def reads(repeat: int, home: str | None) -> None:
+    """Time the read commands on an existing data folder."""
+    env = {**os.environ}
+    if home:
+        env["CRWATCH_HOME"] = home
+    commands = [
+        ["sql", "SELECT relevance_level, count(*) FROM latest_classifications GROUP BY 1"],
+        ["query", "weekly_reports_stories"],
+        ["status"],
+        ["search", "Putin"],
+    ]
+    for command in commands:
+        samples, loads = [], []
+        for _ in range(repeat):
+            loads.append(_load())
+            samples.append(run([str(CRWATCH), *command], env))
+        report("crwatch " + " ".join(command)[:36], samples, loads)
+
+
+def main() -> None:
+    """Run the chosen modes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--modes", default="ingest-fresh,ingest-cold,ingest-api,read")
+    parser.add_argument("--api", default=None, help="use this running Prefect API")
+    parser.add_argument("--home", default=None, help="data folder for the read commands")
+    args = parser.parse_args()
+    for mode in args.modes.split(","):
+        if mode == "read":
+            reads(args.repeat, args.home)
+        else:
+            ingest(mode, args.repeat, args.api)
+
+
+if __name__ == "__main__":
+    main()
