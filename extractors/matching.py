@@ -194,16 +194,25 @@ def _top_level_alternatives(src: str) -> list[str]:
 
 
 def _expand_leading_group(src: str) -> list[str]:
-    """'(?:a|b)rest' -> ['arest', 'brest'] when the group is plain, so each gets a literal key."""
+    """'(?:a|b)rest' -> ['arest', 'brest'] when the group is plain or optional ('(?:a)?rest' ->
+    ['arest', 'rest']), so each gets a literal key."""
     alternatives = _top_level_alternatives(src)
     if len(alternatives) > 1:
         return [x for alt in alternatives for x in _expand_leading_group(alt)]
     if not src.startswith("(?:"):
         return [src]
     end = _group_end(src, 0)
-    if end < 0 or (end + 1 < len(src) and src[end + 1] in "?*+{"):
+    if end < 0:
         return [src]
     inner, rest = src[3:end], src[end + 1 :]
+    if rest[:1] == "?" and rest[1:2] not in ("?", "+") and len(rest) > 1:
+        # '(?:the )?two countries' -> 'the two countries', 'two countries': both get a key (an
+        # unkeyed entry is scanned by regex at every position). The shorter match nested in the
+        # longer one is dropped by `spans`, as the regex's single match was.
+        rest = rest[1:]
+        return [alt + rest for alt in _top_level_alternatives(inner)] + _expand_leading_group(rest)
+    if rest[:1] in ("?", "*", "+", "{"):
+        return [src]
     return [alt + rest for alt in _top_level_alternatives(inner)]
 
 

@@ -419,12 +419,27 @@ def _evidence(story: Story, tax: Taxonomy) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The last analysis: classifying a relevant document reads it twice (the relevance judgement,
+# then the focus of topics and stance); the stories are not changed after `analyse` returns.
+_LAST: list[tuple[str | None, str, str | None, Taxonomy, tuple[Story, ...]]] = []
+
+
 def analyse(
     title: str | None, text: str, lang: str | None, taxonomy: Taxonomy | None = None
 ) -> list[Story]:
     """Segment a document into stories and sentences with their signals, strengths and levels."""
     tax = taxonomy or load_taxonomy()
     text = (text or "")[:_MAX_CHARS]
+    if _LAST:
+        t, x, lg, tx, stories = _LAST[0]
+        if tx is tax and lg == lang and t == title and x == text:
+            return list(stories)
+    out = _analyse(title, text, lang, tax)
+    _LAST[:] = [(title, text, lang, tax, tuple(out))]
+    return out
+
+
+def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> list[Story]:
     rules = rules_for(lang, (title or "") + "\n" + text[:2000], tax)
     if rules is None:
         return []
