@@ -1,6 +1,8 @@
 """End-to-end evaluation of the classifier on ../shared/corpus/labels_dev.jsonl.
 
 Run: .venv/bin/python bench/classify_eval.py [--split all|tune|holdout] [--cli] [--json FILE]
+     .venv/bin/python bench/classify_eval.py --speed-only   (throughput; CRWATCH_BENCH_CODE=DIR
+       measures the extractors/ and seeds/ in DIR instead, e.g. an older commit's `git archive`)
      .venv/bin/python bench/classify_eval.py --cv [--labels dev|train|both] [--k 5]
      .venv/bin/python bench/classify_eval.py --labels train --no-cv-folds  (one pass, no folds)
 
@@ -48,6 +50,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
+# Throughput of another version of the classifier, for a before/after in one run:
+# CRWATCH_BENCH_CODE=DIR, DIR holding that version's extractors/ and seeds/ (`git archive`).
+_OTHER_CODE = os.environ.get("CRWATCH_BENCH_CODE")
+if _OTHER_CODE:
+    sys.path.insert(0, str(Path(_OTHER_CODE).resolve()))
 
 from bench.relevance_eval import (  # noqa: E402
     CCTV,
@@ -62,6 +69,11 @@ from extractors.classify import LEVELS  # noqa: E402
 from extractors.stance import STANCES  # noqa: E402
 from extractors.topics import TOPICS  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
+
+if _OTHER_CODE:  # the other tree finds the corpus next to this checkout
+    import extractors.labelled as _labelled
+
+    _labelled.CORPUS = ROOT.parent / "shared" / "corpus"
 
 LANGS = ("zh", "ru", "en")
 TARGETS = {"relevance_f1": 0.90, "topic_micro_f1": 0.80, "stance_accuracy": 0.80}
@@ -382,6 +394,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--split", choices=["all", "tune", "holdout"], default="all")
     parser.add_argument("--cli", action="store_true", help="run the crwatch command itself")
     parser.add_argument("--no-speed", action="store_true", help="skip the throughput figure")
+    parser.add_argument("--speed-only", action="store_true", help="only the throughput figure")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(list(argv) if argv is not None else None)
     if args.cv or args.labels:
@@ -409,11 +422,16 @@ def main(argv: Iterable[str] | None = None) -> int:
     if not corpus_available():
         print("../shared/corpus is not available", file=sys.stderr)
         return 2
-    result: dict[str, Any] = evaluate(args.split, args.cli)
-    print(
-        f"== {args.split} ({LABELS.name}, via {'crwatch classify' if args.cli else 'in-process'})"
-    )
-    _print(result)
+    result: dict[str, Any] = {}
+    if not args.speed_only:
+        result = evaluate(args.split, args.cli)
+        how = "crwatch classify" if args.cli else "in-process"
+        print(f"== {args.split} ({LABELS.name}, via {how})")
+        _print(result)
+    if _OTHER_CODE:
+        from extractors import classify as used
+
+        print(f"== classifier code: {Path(used.__file__).parent.parent}")
     if not args.no_speed:
         speed = throughput()
         result["throughput"] = speed

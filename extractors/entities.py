@@ -183,7 +183,10 @@ def _scanner(forms: list[tuple[_Form, int]], mode: str) -> _Scanner:
     if mode == "han":
         retry = frozenset(text[0] for (text, _, _), _ in forms)
         return _Scanner(re.compile(trie), None, whole, stems, True, retry)
-    regex, head = re.compile(r"\W" + trie), re.compile(trie)
+    # The class of the forms' first characters lets `re` leave most positions after one test
+    # (measured: a quarter of the exact-case scan; the lower-case one is no slower).
+    first = "".join(sorted({re.escape(text[0]) for (text, _, _), _ in forms}))
+    regex, head = re.compile(rf"\W(?=[{first}])" + trie), re.compile(trie)
     return _Scanner(regex, head, whole, stems, mode == "lower", frozenset())
 
 

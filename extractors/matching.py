@@ -28,6 +28,10 @@ _DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "seeds" / "taxonomy
 # Below this length a text is scanned with one combined regex, above it by substring search.
 _SHORT_TEXT = 400
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]|()")
+# Literal keys shorter than this are widened where the regex allows (see `_widen_key`).
+_KEY_MIN = 4
+# A class of a few plain characters, not repeated: '[ео]'.
+_SMALL_CLASS = re.compile(r"\[([^\\\]\[^-]{1,4})\](?![?*+{])")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 # Letters of Ukrainian that Russian does not have: a Cyrillic text with them is Ukrainian.
@@ -72,7 +76,9 @@ class Matcher:
         rest: list[str] = []
         everything: list[str] = []
         for entry in entries:
-            for src in _expand_leading_group(_lower_regex(entry)):
+            for src in (
+                w for x in _expand_leading_group(_lower_regex(entry)) for w in _widen_key(x)
+            ):
                 everything.append(src)
                 key = _literal_prefix(src)
                 # One CJK character is a selective key; one Latin/Cyrillic letter is not.
@@ -196,29 +202,78 @@ def _top_level_alternatives(src: str) -> list[str]:
 
 
 def _expand_leading_group(src: str) -> list[str]:
-    """'(?:a|b)rest' -> ['arest', 'brest'] when the group is plain, so each gets a literal key."""
+    """'(?:a|b)rest' -> ['arest', 'brest'] when the group is plain or optional ('(?:a)?rest' ->
+    ['arest', 'rest']), so each gets a literal key."""
     alternatives = _top_level_alternatives(src)
     if len(alternatives) > 1:
         return [x for alt in alternatives for x in _expand_leading_group(alt)]
     if not src.startswith("(?:"):
         return [src]
     end = _group_end(src, 0)
-    if end < 0 or (end + 1 < len(src) and src[end + 1] in "?*+{"):
+    if end < 0:
         return [src]
     inner, rest = src[3:end], src[end + 1 :]
+    if rest[:1] == "?" and rest[1:2] not in ("?", "+") and len(rest) > 1:
+        # '(?:the )?two countries' -> 'the two countries', 'two countries': both get a key (an
+        # unkeyed entry is scanned by regex at every position). The shorter match nested in the
+        # longer one is dropped by `spans`, as the regex's single match was.
+        rest = rest[1:]
+        return [alt + rest for alt in _top_level_alternatives(inner)] + _expand_leading_group(rest)
+    if rest[:1] in ("?", "*", "+", "{"):
+        return [src]
     return [alt + rest for alt in _top_level_alternatives(inner)]
+
+
+def _literal_tokens(src: str) -> tuple[list[tuple[int, str]], int]:
+    """The literal characters `src` starts with, as (offset in src, character), and the offset of
+    the first regex syntax after them; an escaped punctuation mark (\\.) is a literal."""
+    tokens: list[tuple[int, str]] = []
+    i = 0
+    while i < len(src):
+        ch = src[i]
+        if ch == "\\" and i + 1 < len(src) and not src[i + 1].isalnum():
+            tokens.append((i, src[i + 1]))
+            i += 2
+            continue
+        if ch in _REGEX_SPECIAL:
+            break
+        tokens.append((i, ch))
+        i += 1
+    return tokens, i
 
 
 def _literal_prefix(src: str) -> str:
     """The plain characters every match of `src` starts with ("" when there are none)."""
-    out: list[str] = []
-    for ch in src:
-        if ch in _REGEX_SPECIAL:
-            if ch in "?*{" and out:
-                out.pop()  # the character before an optional quantifier may be absent
-            break
-        out.append(ch)
-    return "".join(out)
+    tokens, end = _literal_tokens(src)
+    if end < len(src) and src[end] in "?*{" and tokens:
+        tokens.pop()  # the character before an optional quantifier may be absent
+    return "".join(ch for _, ch in tokens)
+
+
+def _widen_key(src: str, depth: int = 0) -> list[str]:
+    """Spell out what follows a short literal prefix so each form gets a longer key: 'об[ео]\\s'
+    -> 'обе\\s', 'обо\\s'; 'st\\.? p' -> 'st\\. p', 'st p'.
+
+    A short key ('st', 'об') is found all over a long text, and each hit costs a regex match in
+    Python. The forms are exclusive at one position (or nested, which `spans` drops), so the
+    matches are those of `src`.
+    """
+    tokens, end = _literal_tokens(src)
+    if depth >= 3 or len(tokens) >= _KEY_MIN or end >= len(src):
+        return [src]
+    if src[end] == "?" and tokens and src[end + 1 : end + 2] not in ("?", "+"):
+        last = tokens[-1][0]
+        with_last, without = src[:end] + src[end + 1 :], src[:last] + src[end + 1 :]
+        if not without or _literal_prefix(without) == "":
+            return [src]
+        return _widen_key(with_last, depth + 1) + _widen_key(without, depth + 1)
+    m = _SMALL_CLASS.match(src, end)
+    if m is not None:
+        tail = src[m.end() :]
+        return [
+            x for ch in m.group(1) for x in _widen_key(src[:end] + re.escape(ch) + tail, depth + 1)
+        ]
+    return [src]
 
 
 # --- taxonomy -----------------------------------------------------------------------------------

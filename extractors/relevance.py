@@ -419,12 +419,27 @@ def _evidence(story: Story, tax: Taxonomy) -> tuple[str, ...]:
     return tuple(out)
 
 
+# The last analysis: classifying a relevant document reads it twice (the relevance judgement,
+# then the focus of topics and stance); the stories are not changed after `analyse` returns.
+_LAST: list[tuple[str | None, str, str | None, Taxonomy, tuple[Story, ...]]] = []
+
+
 def analyse(
     title: str | None, text: str, lang: str | None, taxonomy: Taxonomy | None = None
 ) -> list[Story]:
     """Segment a document into stories and sentences with their signals, strengths and levels."""
     tax = taxonomy or load_taxonomy()
     text = (text or "")[:_MAX_CHARS]
+    if _LAST:
+        t, x, lg, tx, stories = _LAST[0]
+        if tx is tax and lg == lang and t == title and x == text:
+            return list(stories)
+    out = _analyse(title, text, lang, tax)
+    _LAST[:] = [(title, text, lang, tax, tuple(out))]
+    return out
+
+
+def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> list[Story]:
     rules = rules_for(lang, (title or "") + "\n" + text[:2000], tax)
     if rules is None:
         return []
@@ -460,17 +475,18 @@ def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
     m = rules.matchers
     low = lower_same_length(f"{title or ''}\n{text}")
     # Russia first: in Chinese and English news it is the rarer side, so the check ends early.
-    pairs = (m["bilateral"], m["bilateral_multi"])
+    # Both sides named: look closer (before the implicit side, whose search scans the whole text).
+    russia, china = m["russia"], m["china"]
+    if russia is not None and china is not None and russia.search(low) and china.search(low):
+        return False
     implicit = m.get("implicit")
     if rules.home is not None and implicit is not None and implicit.search(low):
         # The home side may be implicit: one named side is enough to look closer.
         other = m["china" if rules.home == "russia" else "russia"]
         if other is not None and other.search(low):
             return False
-    if m["russia"] is not None and m["russia"].search(low):
-        return not (m["china"] is not None and m["china"].search(low)) and not any(
-            x is not None and x.search(low) for x in pairs
-        )
+    # At most one side named: only a word for the pair can make it relevant.
+    pairs = (m["bilateral"], m["bilateral_multi"])
     return not any(x is not None and x.search(low) for x in pairs)
 
 
