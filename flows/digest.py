@@ -47,7 +47,7 @@ from flows.mail import (
     write_outbox,
 )
 from flows.runlock import Holder, RunLock
-from flows.settings import Settings, load_settings
+from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
 from warehouse.runs import finish_run, start_run
@@ -744,12 +744,13 @@ def _deliver(
         error = scrub(str(exc), password)[:2000]
         _logger().warning("digest %s not delivered (%s): %s", iso_week, status, error)
     with warehouse.writer() as con:
-        row = con.execute(
+        con.execute(
             "UPDATE digests SET status = ?, attempts = attempts + 1, last_error = ?,"
             " sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END"
-            " WHERE iso_week = ? RETURNING attempts",
+            " WHERE iso_week = ?",
             [status, error, status, iso_week],
-        ).fetchone()
+        )
+        row = con.execute("SELECT attempts FROM digests WHERE iso_week = ?", [iso_week]).fetchone()
     if status == "sent":
         _logger().info("digest %s sent to %d recipient(s)", iso_week, len(settings.digest_to))
     return status, error, int(row[0]) if row else 0
@@ -809,8 +810,9 @@ def _build(
     )  # fmt: skip
     recipients = configured_recipients(settings)
     with warehouse.writer() as con:
+        con.execute("DELETE FROM digests WHERE iso_week = ?", [content.iso_week])
         con.execute(
-            "INSERT OR REPLACE INTO digests (iso_week, week_start, status, recipients, subject,"
+            "INSERT INTO digests (iso_week, week_start, status, recipients, subject,"
             " message_id, eml_path, html_path, stories, run_id, created_at, attempts)"
             " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, now(), 0)",
             [content.iso_week, week_start, recipients, message["Subject"],
@@ -835,7 +837,7 @@ def produce_digest(
     to do records no `runs` row: `new_since` counts from the last digest that did something,
     and `crwatch run` every half hour does not fill `runs` with no-ops.
     """
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     warehouse.migrate()
     run_id = run_id or uuid.uuid4().hex
     iso_week = week_label(week_start)
@@ -905,7 +907,7 @@ def _fill(
 
 def write_preview(settings: Settings, week_start: date) -> Path:
     """Render the week's digest to `<outbox>/preview-<week>.html` (plus its PNGs); send nothing."""
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     content = gather_digest(warehouse, week_start, settings.digest_top_stories)
     rendered = render_digest(content, settings.home / "matplotlib")
     stem = f"preview-{content.iso_week}"
@@ -923,8 +925,8 @@ def resolve_week(settings: Settings, week: str | None, latest_data: bool = False
     if week:
         return parse_iso_week(week)
     today = local_today(settings.timezone)
-    if latest_data and settings.warehouse.exists():
-        return data_week(Warehouse(settings.warehouse, settings.lock_wait_seconds), today)
+    if latest_data and open_warehouse(settings).exists():
+        return data_week(open_warehouse(settings), today)
     return last_complete_week(today)
 
 

@@ -32,7 +32,7 @@ from extractors.warc import WarcOpenError, iter_warc, warc_file_id
 from flows.live import LiveRun
 from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
 from flows.runlock import Holder, RunLock, RunLockBusy
-from flows.settings import Settings, load_settings
+from flows.settings import Settings, load_settings, open_warehouse
 from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import finish_run, mark_crashed, start_run
@@ -150,11 +150,12 @@ def run_ingest(
     `run_task` calls each unit of work: a Prefect task inside the flow, or a plain call.
     """
     call = run_task or (lambda fn, *args: fn.fn(*args))
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
     # One ingest at a time per data folder; the OS drops the lock if its holder dies.
     with _writer_lock(settings, warehouse, run_id, params) as lock:
-        _set_aside_stillborn_warehouse(settings.warehouse)
+        if not warehouse.is_lake:
+            _set_aside_stillborn_warehouse(settings.warehouse)
         warehouse.migrate()
         crashed = mark_crashed(warehouse, "ingest", run_id)
         if crashed:
@@ -324,6 +325,10 @@ def _run_locked(
 
 def _refresh_search_index(warehouse: Warehouse) -> None:
     """Make new documents searchable (pending list, or a rebuild); failures are logged only."""
+    if warehouse.is_lake:
+        # DuckDB's FTS index lives inside one DuckDB file; the lake has no place for it.
+        _logger().info("search index: not kept on the lake (full-text search needs its own index)")
+        return
     try:
         stats = refresh_index(warehouse)
     except WarehouseError as exc:

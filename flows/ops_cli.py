@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import RUNNERS, ConfigError, Settings, load_settings
+from flows.settings import RUNNERS, ConfigError, Settings, load_settings, open_warehouse
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 out = Console()
 
@@ -83,7 +86,7 @@ def backup(folder: Path) -> None:
         crwatch backup backups/
     """
     from flows.runlock import Holder, RunLock, RunLockBusy
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.maintenance import backup as run_backup
 
     settings = _settings()
@@ -97,7 +100,7 @@ def backup(folder: Path) -> None:
 
     try:
         with RunLock(settings.home, "backup", wait, on_wait=waiting):
-            report = run_backup(Warehouse(settings.warehouse, settings.lock_wait_seconds), folder)
+            report = run_backup(open_warehouse(settings), folder)
     except (RunLockBusy, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
     out.print(f"backup: {report.folder} ({report.files} files, {_human(report.bytes)},"
@@ -157,6 +160,40 @@ def maintain(retention_days: int | None) -> None:
 # ---------------------------------------------------------------- status
 
 
+def _describe_warehouse(warehouse: Warehouse, settings: Settings) -> str:
+    """One line: where the warehouse is and how big; for a lake its files and snapshots."""
+    from warehouse.db import WarehouseError
+    from warehouse.maintenance import folder_size
+
+    if not warehouse.is_lake:
+        wal = settings.warehouse.with_name(settings.warehouse.name + ".wal")
+        size = folder_size(settings.warehouse) + folder_size(wal)
+        return f"{settings.warehouse} ({_human(size)}, one DuckDB file)"
+    where = (
+        str(settings.warehouse)
+        if warehouse.catalog_kind == "sqlite" and not settings.lake_data_path
+        else warehouse.describe()
+    )
+    if not warehouse.exists():
+        return f"{where} (DuckLake, not created yet)"
+    local = "://" not in warehouse.data_path
+    files = (
+        sum(1 for _ in Path(warehouse.data_path).rglob("*.parquet"))
+        if local and Path(warehouse.data_path).exists()
+        else 0
+    )
+    size = folder_size(settings.warehouse) if where == str(settings.warehouse) else 0
+    try:
+        _, rows = warehouse.query(
+            "SELECT count(*), max(snapshot_id) FROM ducklake_snapshots('lake')"
+        )
+        snaps = f", {rows[0][0]} snapshots (newest {rows[0][1]})"
+    except WarehouseError:  # a status line must not fail on it
+        snaps = ""
+    sized = f"{_human(size)}, " if size else ""
+    return f"{where} (DuckLake: {sized}{files} Parquet files{snaps})"
+
+
 def _next_scheduled(settings: Settings, limit: int = 5) -> list[tuple[str, str]] | None:
     """(deployment, expected start) of the next scheduled runs, or None when no server answers."""
     import httpx
@@ -192,16 +229,15 @@ def _next_scheduled(settings: Settings, limit: int = 5) -> list[tuple[str, str]]
 def show_status(settings: Settings, console: Console, emit: Any) -> None:
     """Print `crwatch status`: paths and sizes, lock holder, counts, runs, sources, schedule."""
     from flows.runlock import current_holder
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
     from warehouse.search import search_status
 
     holder = current_holder(settings.home)
-    wal = settings.warehouse.with_name(settings.warehouse.name + ".wal")
+    warehouse = open_warehouse(settings)
     console.print(f"data folder: {settings.home}")
-    console.print(f"warehouse:   {settings.warehouse} "
-                  f"({_human(folder_size(settings.warehouse) + folder_size(wal))})")  # fmt: skip
+    console.print(f"warehouse:   {_describe_warehouse(warehouse, settings)}")
     console.print(f"archive:     {settings.archive_dir} "
                   f"({_human(folder_size(settings.archive_dir))})")  # fmt: skip
     console.print(f"outbox:      {settings.outbox_dir}")
@@ -213,10 +249,9 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         console.print("schedule:    serve running, no runs scheduled (deployments paused?)")
     else:
         console.print("schedule:    " + "; ".join(f"{name} at {when}" for name, when in schedule))
-    if not settings.warehouse.exists():
+    if not warehouse.exists():
         console.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
         return
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
     try:
         _, counts = warehouse.query(  # from the derived facts: instant at any size
             "SELECT (SELECT count(*) FROM document_facts),"
@@ -232,7 +267,9 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         )
         search = search_status(warehouse)
         console.print(
-            "search:      no index yet (`crwatch search --refresh`)"
+            "search:      not on the lake (DuckDB's full-text index needs a single-file warehouse)"
+            if warehouse.is_lake
+            else "search:      no index yet (`crwatch search --refresh`)"
             if search is None
             else f"search:      {search['indexed']} documents indexed, {search['pending']}"
             " pending (found by search too)"

@@ -37,8 +37,9 @@ def start_run(
                 runner=runner,
             )
         con.execute(
-            f"INSERT OR IGNORE INTO runs ({', '.join(values)})"
-            f" VALUES ({', '.join('?' for _ in values)})",
+            f"INSERT INTO runs ({', '.join(values)}) SELECT * FROM (VALUES"
+            f" ({', '.join('?' for _ in values)})) v({', '.join(values)})"
+            " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = v.run_id)",
             list(values.values()),
         )
 
