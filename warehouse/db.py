@@ -215,7 +215,20 @@ class Warehouse:
         if not self.is_lake:
             return self.path.exists()
         file = self.catalog_file
-        return file.exists() if file is not None else True
+        if file is None:
+            return True
+        if not file.exists():
+            return False
+        # The file appears before DuckLake has written its metadata tables into it (the first
+        # writer's ATTACH): until then there is nothing a reader could attach.
+        try:
+            with contextlib.closing(sqlite3.connect(f"{file.as_uri()}?mode=ro", uri=True)) as db:
+                row = db.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'ducklake_metadata'"
+                ).fetchone()
+        except sqlite3.Error:
+            return False
+        return bool(row and row[0])
 
     def extensions(self) -> list[Path]:
         """The extension binaries a DuckDB needs to open this lake, in load order."""

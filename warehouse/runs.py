@@ -8,6 +8,8 @@ import socket
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
+
 from warehouse.db import Warehouse
 
 
@@ -20,7 +22,8 @@ def start_run(
     runner: str | None = None,
 ) -> None:
     """Insert the run's row with status 'running' and the process that runs it."""
-    with warehouse.writer() as con:
+
+    def insert(con: duckdb.DuckDBPyConnection) -> None:
         columns = {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
         values: dict[str, Any] = {
             "run_id": run_id,
@@ -43,6 +46,8 @@ def start_run(
             list(values.values()),
         )
 
+    warehouse.transact(insert)  # again after a conflict with another machine's writer
+
 
 def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[str]:
     """Mark the flow's runs still 'running' as 'crashed'; return their run ids.
@@ -51,7 +56,8 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
     so a row that still says 'running' belongs to a process that died without closing it.
     """
     now = datetime.now(UTC)
-    with warehouse.writer() as con:
+
+    def mark(con: duckdb.DuckDBPyConnection) -> list[Any]:
         rows = con.execute(
             "SELECT run_id, pid, host FROM runs"
             " WHERE flow = ? AND status = 'running' AND run_id <> ?",
@@ -68,7 +74,9 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
                     run_id,
                 ],
             )
-    return [row[0] for row in rows]
+        return [row[0] for row in rows]
+
+    return warehouse.transact(mark)
 
 
 def finish_run(
@@ -86,10 +94,13 @@ def finish_run(
     }  # fmt: skip
     values = {key: int(value) for key, value in counts.items() if key in allowed}
     assignments = ", ".join(f"{key} = ?" for key in values)
-    with warehouse.writer() as con:
+
+    def close(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(
             "UPDATE runs SET finished_at = ?, status = ?, seconds = ?, error = ?"
             + (f", {assignments}" if assignments else "")
             + " WHERE run_id = ?",
             [datetime.now(UTC), status, seconds, error, *values.values(), run_id],
         )
+
+    warehouse.transact(close)
