@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 def _completed_ingests(warehouse: Warehouse) -> list[tuple[str, str]]:
-    if not warehouse.path.exists():
+    if not warehouse.exists():
         return []
     try:
         _, rows = warehouse.query(
@@ -99,7 +99,7 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
              str(INTERVAL_SECONDS)],
             cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    warehouse = Warehouse(home / "crwatch.duckdb", lock_wait_seconds=10)
+    warehouse = Warehouse(home / "lake", lock_wait_seconds=10)  # the default warehouse
     killed_server: int | None = None
     killed_at = 0.0
     descendants: set[int] = set()

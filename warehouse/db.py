@@ -8,9 +8,9 @@ a reader holding a transaction never blocks a commit). Analysts attach the same 
 DuckDB (`crwatch connect`). DuckLake enforces no primary keys: the loaders keep natural keys unique
 with anti-joins (`warehouse.load`), and schema files are applied with their key clauses removed.
 
-**One DuckDB file** (`warehouse = ".../crwatch.duckdb"`): DuckDB allows one read-write process per
-file, and while it is held no other process can open it even read-only. Writers open a connection
-per batch and close it; readers retry with backoff for up to `lock_wait_seconds`.
+**One DuckDB file** (`warehouse = ".../crwatch.duckdb"`): DuckDB allows one read-write process
+per file, and while it is held no other process can open it even read-only. Writers open a
+connection per batch and close it; readers retry with backoff for up to `lock_wait_seconds`.
 
 Errors:
     WarehouseError
