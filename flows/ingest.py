@@ -151,6 +151,7 @@ def run_ingest(
     """
     call = run_task or (lambda fn, *args: fn.fn(*args))
     warehouse = open_warehouse(settings)
+    _refuse_to_start_beside_an_old_file(settings, warehouse)
     params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
     # One ingest at a time per data folder; the OS drops the lock if its holder dies.
     with _writer_lock(settings, warehouse, run_id, params) as lock:
@@ -164,6 +165,21 @@ def run_ingest(
         sync_entity_catalogue(warehouse)
         start_run(warehouse, run_id, "ingest", params, lock.waited, settings.runner)
         return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live)
+
+
+def _refuse_to_start_beside_an_old_file(settings: Settings, warehouse: Warehouse) -> None:
+    """A data folder whose warehouse is still the single DuckDB file of an earlier crwatch.
+
+    The default warehouse became the lake; starting an empty lake beside the old file would
+    quietly leave every stored document behind.
+    """
+    old = settings.home / "crwatch.duckdb"
+    if warehouse.is_lake and not warehouse.exists() and old.is_file():
+        raise WarehouseError(
+            f"{old} holds the warehouse of an earlier crwatch, and the warehouse is now the lake"
+            f" {settings.warehouse}: run `crwatch migrate --to-lake` to move it there (counts"
+            f' are checked), or set warehouse = "{old}" to keep using the file'
+        )
 
 
 # A DuckDB file starts with three 4 KiB header blocks; a shorter one never held any data.

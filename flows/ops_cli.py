@@ -79,7 +79,9 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
 def backup(folder: Path) -> None:
     """Export the warehouse (DuckDB EXPORT DATABASE, Parquet) to a new folder inside FOLDER.
 
-    Restore with `duckdb new.duckdb -c "IMPORT DATABASE '<folder>/crwatch-<time>'"`.
+    The export reads one snapshot of the lake (runs may go on meanwhile). Restore into a
+    DuckDB file with `duckdb new.duckdb -c "IMPORT DATABASE '<folder>/crwatch-<time>'"`, then
+    into a new lake with `crwatch migrate --to-lake --from new.duckdb`.
 
     \b
     Example:

@@ -445,7 +445,11 @@ class Warehouse:
 
 
 def _retry_locked(con: duckdb.DuckDBPyConnection, statement: str, wait_seconds: float) -> None:
-    """Run one opening statement, retrying while a catalog is briefly locked by a commit."""
+    """Run one opening statement, retrying while a catalog is briefly locked by a commit.
+
+    Also retried: two processes creating the same new lake at once (machines starting together
+    on an empty PostgreSQL catalog); the loser finds the lake the winner created.
+    """
     deadline = time.monotonic() + wait_seconds
     delay = 0.02
     while True:
@@ -453,7 +457,8 @@ def _retry_locked(con: duckdb.DuckDBPyConnection, statement: str, wait_seconds: 
             con.execute(statement)
             return
         except duckdb.Error as exc:
-            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+            racing = "failed to initialize ducklake" in str(exc).lower()
+            if not (_is_lock_error(exc) or racing) or time.monotonic() >= deadline:
                 raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.5)
