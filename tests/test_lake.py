@@ -325,3 +325,14 @@ def test_connect_prints_cli_python_and_sql(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(duckdb.Error, match=r"read-only|read only"):
         con.execute("DELETE FROM documents")
     con.close()
+    from flows.lake_cli import duckdb_cli
+
+    if duckdb_cli() is None:
+        pytest.skip("no duckdb shell (pip install duckdb-cli==1.5.5; make does)")
+    shell = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "connect", "--duckdb"], cwd=REPO, timeout=120,
+        input="SELECT 'rows=' || count(*) || ' in ' || current_database() AS r FROM documents;", text=True,
+        capture_output=True, env={**ingest_env(tmp_path / "home")},
+    )  # fmt: skip
+    assert shell.returncode == 0, shell.stderr
+    assert "rows=0 in crwatch" in shell.stdout
