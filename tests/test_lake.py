@@ -329,10 +329,10 @@ def test_connect_prints_cli_python_and_sql(tmp_path: Path, monkeypatch: pytest.M
 
     if duckdb_cli() is None:
         pytest.skip("no duckdb shell (pip install duckdb-cli==1.5.5; make does)")
+    query = "SELECT 'rows=' || count(*) || ' in ' || current_database() AS r FROM documents;"
     shell = subprocess.run(
         [sys.executable, "-m", "flows.cli", "connect", "--duckdb"], cwd=REPO, timeout=120,
-        input="SELECT 'rows=' || count(*) || ' in ' || current_database() AS r FROM documents;", text=True,
-        capture_output=True, env={**ingest_env(tmp_path / "home")},
+        input=query, text=True, capture_output=True, env=ingest_env(tmp_path / "home"),
     )  # fmt: skip
     assert shell.returncode == 0, shell.stderr
     assert "rows=0 in crwatch" in shell.stdout
