@@ -3,10 +3,10 @@
 Each simulated run ingests its own small WARC (distinct pages, two batches) through the real
 ingest (`flows.ingest.run_ingest`, no Prefect) into one lake, as the half-hourly schedule does
 in a day. Then the lake is compacted as `crwatch maintain` does (`warehouse.maintenance.
-checkpoint`): first with the defaults (snapshots kept 7 days; files unused for less than an
-hour are not deleted yet), then as the next day's maintain would find it (the hour passed), and
-last with no history kept. Prints Parquet files on disk, files the newest snapshot reads,
-catalog size, snapshots, and a count query's time before and after.
+checkpoint`): first with the defaults (snapshots kept 7 days; the files it merges away are
+deleted by the next maintain), then that next maintain, and last with no history kept. Prints
+Parquet files on disk, files the newest snapshot reads, catalog size, snapshots, and a count
+query's time before and after.
 
     .venv/bin/python bench/lake_files.py [--runs 48] [--pages 40] [--batch 20]
 """
@@ -89,9 +89,10 @@ def main() -> None:
         report = checkpoint(warehouse, keep_days=7)
         _line(f"maintain (7 days kept), {report.seconds:.1f} s", warehouse)
         report = checkpoint(warehouse, keep_days=7, grace=timedelta(0))
-        _line("maintain an hour later (unused files gone)", warehouse)
+        _line("the next maintain (merged-away files gone)", warehouse)
+        checkpoint(warehouse, keep_days=0, grace=timedelta(0))
         report = checkpoint(warehouse, keep_days=0, grace=timedelta(0))
-        _line("maintain keeping no history", warehouse)
+        _line("two maintains keeping no history", warehouse)
         _, docs = warehouse.query("SELECT count(*), count(DISTINCT doc_id) FROM documents")
         print(f"\ndocuments {docs[0][0]:,} (distinct {docs[0][1]:,}) of"
               f" {args.runs * args.pages:,} pages")  # fmt: skip
