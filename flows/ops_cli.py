@@ -145,6 +145,11 @@ def maintain(retention_days: int | None) -> None:
                       f" stories recomputed ({facts['seconds']:.1f} s)")  # fmt: skip
             out.print(f"warehouse: {_human(done['bytes_before'])} -> "
                       f"{_human(done['bytes_after'])} ({done['seconds']:.1f} s)")  # fmt: skip
+            if done["files_before"] or done["live_files"]:  # the lake
+                out.print(f"lake: {done['files_before']} -> {done['files_after']} Parquet files"
+                          f" ({done['live_files']} read by the newest snapshot);"
+                          f" {done['snapshots_expired']} snapshots expired,"
+                          f" {done['snapshots_kept']} kept")  # fmt: skip
         else:
             out.print("warehouse: none yet")
         if days > 0:
