@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from flows.servestate import this_host
-from flows.settings import Settings
+from flows.settings import Settings, open_warehouse
 from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import error_kind, error_text, finish_run, import_attempts, start_run
 
@@ -121,9 +121,7 @@ class RunRecorder:
         # A failure (often the warehouse being busy) is journaled soon rather than waiting
         # as long again; a completed run waits like any writer.
         wait = self.settings.lock_wait_seconds
-        return Warehouse(
-            self.settings.warehouse, min(wait, _RECORD_WAIT_SECONDS) if failed else wait
-        )
+        return open_warehouse(self.settings, min(wait, _RECORD_WAIT_SECONDS) if failed else wait)
 
     def open(self, warehouse: Warehouse) -> None:
         """Write the row with status 'running' (the warehouse is migrated)."""

@@ -24,7 +24,7 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.digest_cli import digest
-from flows.settings import ConfigError, Settings, load_settings
+from flows.settings import ConfigError, Settings, load_settings, open_warehouse
 
 console = Console(stderr=True)
 out = Console()
@@ -416,12 +416,12 @@ def reclassify(since: datetime | None, as_json: bool) -> None:
     import uuid
 
     from flows.reclassify import reclassify as run_reclassify
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
 
     settings = _settings()
-    if not settings.warehouse.exists():
+    if not open_warehouse(settings).exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     try:
         summary = run_reclassify(
             warehouse, uuid.uuid4().hex, since.date() if since else None, settings.batch_size
@@ -502,18 +502,36 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str) -> None:
     default="table",
     show_default=True,
 )
-def sql(query: str, fmt: str) -> None:
-    """Run read-only SQL against the warehouse (waits briefly if a flow is writing).
+@click.option(
+    "--as-of",
+    "as_of",
+    default=None,
+    metavar="RUN",
+    help="Read the lake as a past run left it (run id or its last 8 characters, a snapshot"
+    " number, or an ISO time).",
+)
+def sql(query: str, fmt: str, as_of: str | None) -> None:
+    """Run read-only SQL against the warehouse (one consistent snapshot of the lake).
 
     \b
     Example:
         crwatch sql "SELECT relevance_level, count(*) FROM latest_classifications GROUP BY 1"
+        crwatch sql --as-of 3f9c2a1b "SELECT count(*) FROM documents"
     """
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
 
     settings = _settings()
     try:
-        columns, rows = Warehouse(settings.warehouse, settings.lock_wait_seconds).query(query)
+        if as_of is None:
+            columns, rows = open_warehouse(settings).query(query)
+        else:
+            from warehouse.lake import query_as_of
+
+            snapshot, columns, rows = query_as_of(open_warehouse(settings), query, as_of)
+            console.print(
+                f"as of snapshot {snapshot.version} ({snapshot.time:%Y-%m-%d %H:%M:%S %Z}):"
+                f" {snapshot.reason}"
+            )
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
     _emit(columns, rows, fmt)
@@ -535,7 +553,7 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
         crwatch query weekly_reports_stories --param since=2026-01-01
         crwatch query entity_movers --param week=2026-11-16 --format markdown
     """
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.queries import get_query, list_queries, run_query
 
     if list_only or name is None:
@@ -556,9 +574,7 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
     settings = _settings()
     try:
         get_query(name)
-        columns, rows = run_query(
-            Warehouse(settings.warehouse, settings.lock_wait_seconds), name, given
-        )
+        columns, rows = run_query(open_warehouse(settings), name, given)
     except KeyError as exc:
         raise click.UsageError(str(exc.args[0])) from exc
     except ValueError as exc:
@@ -587,14 +603,14 @@ def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: s
         crwatch search 普京 --lang zh --limit 5
         crwatch search Лавров --format json
     """
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.search import refresh_index
     from warehouse.search import search as run_search
 
     if text is None and not refresh:
         raise click.UsageError("give the TEXT to search for (or --refresh)")
     settings = _settings()
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     try:
         if refresh:
             stats = refresh_index(warehouse, full=True)
@@ -621,12 +637,12 @@ def export(out_dir: Path) -> None:
     Example:
         crwatch export --parquet exports/2026-12-01
     """
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.export import export_parquet
 
     settings = _settings()
     try:
-        paths = export_parquet(Warehouse(settings.warehouse, settings.lock_wait_seconds), out_dir)
+        paths = export_parquet(open_warehouse(settings), out_dir)
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
     for path in paths:
@@ -655,12 +671,15 @@ def status() -> None:
 
 from flows.label_cli import eval_cmd, train  # noqa: E402
 from flows.label_cli import label as label_cmd  # noqa: E402
+from flows.lake_cli import connect, migrate  # noqa: E402
 from flows.ops_cli import backup, doctor, maintain, serve  # noqa: E402
 
 main.add_command(serve)
 main.add_command(doctor)
 main.add_command(backup)
 main.add_command(maintain)
+main.add_command(connect)
+main.add_command(migrate)
 
 main.add_command(digest)
 main.add_command(label_cmd)

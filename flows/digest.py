@@ -49,7 +49,7 @@ from flows.mail import (
 from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock
 from flows.servestate import bind_to_serve
-from flows.settings import Settings, load_settings
+from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
 from warehouse.runs import finish_run, start_run
@@ -823,12 +823,13 @@ def _deliver(
         error = scrub(str(exc), password)[:2000]
         _logger().warning("digest %s not delivered (%s): %s", iso_week, status, error)
     with warehouse.writer() as con:
-        row = con.execute(
+        con.execute(
             "UPDATE digests SET status = ?, attempts = attempts + 1, last_error = ?,"
             " sent_at = CASE WHEN ? = 'sent' THEN now() ELSE sent_at END"
-            " WHERE iso_week = ? RETURNING attempts",
+            " WHERE iso_week = ?",
             [status, error, status, iso_week],
-        ).fetchone()
+        )
+        row = con.execute("SELECT attempts FROM digests WHERE iso_week = ?", [iso_week]).fetchone()
     if status == "sent":
         _logger().info("digest %s sent to %d recipient(s)", iso_week, len(settings.digest_to))
     return status, error, int(row[0]) if row else 0
@@ -888,8 +889,9 @@ def _build(
     )  # fmt: skip
     recipients = configured_recipients(settings)
     with warehouse.writer() as con:
+        con.execute("DELETE FROM digests WHERE iso_week = ?", [content.iso_week])
         con.execute(
-            "INSERT OR REPLACE INTO digests (iso_week, week_start, status, recipients, subject,"
+            "INSERT INTO digests (iso_week, week_start, status, recipients, subject,"
             " message_id, eml_path, html_path, stories, run_id, created_at, attempts)"
             " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, now(), 0)",
             [content.iso_week, week_start, recipients, message["Subject"],
@@ -914,7 +916,7 @@ def produce_digest(
     to do records no `runs` row: `new_since` counts from the last digest that did something,
     and `crwatch run` every half hour does not fill `runs` with no-ops.
     """
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     warehouse.migrate()
     run_id = run_id or uuid.uuid4().hex
     iso_week = week_label(week_start)
@@ -987,7 +989,7 @@ def write_preview(
 ) -> Path:
     """Render the week's digest to `<outbox>/preview-<week>.html` (plus its PNGs and the text
     version beside it); send and record nothing."""
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     content = gather_digest(
         warehouse, week_start, settings.digest_top_stories, include_seeds=include_seeds
     )
@@ -1008,8 +1010,8 @@ def resolve_week(settings: Settings, week: str | None, latest_data: bool = False
     if week:
         return parse_iso_week(week)
     today = local_today(settings.timezone)
-    if latest_data and settings.warehouse.exists():
-        return data_week(Warehouse(settings.warehouse, settings.lock_wait_seconds), today)
+    if latest_data and open_warehouse(settings).exists():
+        return data_week(open_warehouse(settings), today)
     return last_complete_week(today)
 
 
@@ -1022,9 +1024,9 @@ def digest_flow(
     settings = load_settings()
     flow_run = getattr(get_run_context(), "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
-    if latest_data and not week and settings.warehouse.exists():
+    if latest_data and not week and open_warehouse(settings).exists():
         # By hand (`crwatch run`): a first run shows the data it has; see `choose_run_week`.
-        warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+        warehouse = open_warehouse(settings)
         warehouse.migrate()
         choice = choose_run_week(warehouse, local_today(settings.timezone))
         if not choice.complete:

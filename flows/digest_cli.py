@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from flows.settings import ConfigError, Settings, load_settings
+from flows.settings import ConfigError, Settings, load_settings, open_warehouse
 
 # Exit statuses: 0 done (sent, in the outbox, already done, or waiting for a retry the next run
 # makes by itself); 1 the digest failed or the server refused it for good (needs a person).
@@ -139,7 +139,7 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
     from flows.mail import MailError
     from warehouse.db import WarehouseError
 
-    if not settings.warehouse.exists():
+    if not open_warehouse(settings).exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     try:
         if preview:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flows.settings import PROJECT_ROOT, Settings
+from flows.settings import PROJECT_ROOT, Settings, open_warehouse
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "FAIL"
 MIN_FREE_BYTES = 1 << 30  # below 1 GiB a run can fail half-way (WARC append, DuckDB WAL)
@@ -181,33 +181,49 @@ def check_data_folder(settings: Settings) -> Check:
 
 def check_warehouse(settings: Settings) -> Check:
     """The warehouse opens read-only and its schema is current."""
-    from warehouse.db import Warehouse, WarehouseBusy, WarehouseError, schema_files
+    from warehouse.db import WarehouseBusy, WarehouseError, schema_files
 
-    path = settings.warehouse
-    if not path.exists():
-        return Check("warehouse", WARN, f"{path} does not exist yet",
+    warehouse = open_warehouse(settings, min(settings.lock_wait_seconds, 5.0))
+    where = warehouse.describe()
+    catalog = warehouse.catalog_file
+    if warehouse.is_lake:
+        restore = (
+            f"move the lake aside (`mv {settings.warehouse} {settings.warehouse}.broken`), then"
+            " restore a backup (IMPORT DATABASE '<backup folder>' into a DuckDB file, then"
+            " `crwatch migrate --to-lake --from` it) or re-ingest (`make run`)"
+        )
+    else:
+        path = warehouse.path
+        restore = (
+            f"move it aside (`mv {path} {path}.broken`), then restore a backup (`duckdb"
+            f" {path} -c \"IMPORT DATABASE '<backup folder>'\"`) or re-ingest (`make run`)"
+        )
+    if not warehouse.exists():
+        if catalog is not None and catalog.exists() and catalog.stat().st_size > 0:
+            return Check("warehouse", FAIL,
+                         f"{catalog} does not open: not a DuckLake catalog (SQLite) file",
+                         restore)  # fmt: skip
+        return Check("warehouse", WARN, f"{where} does not exist yet",
                      "run `make run` or `crwatch ingest --seeds` to create it")  # fmt: skip
-    if path.is_dir():
-        return Check("warehouse", FAIL, f"{path} is a folder, not a DuckDB file",
+    if not warehouse.is_lake and warehouse.path.is_dir():
+        return Check("warehouse", FAIL, f"{warehouse.path} is a folder, not a DuckDB file",
                      "move it away, or set `warehouse` to a file path")  # fmt: skip
     latest = max(version for version, _, _ in schema_files())
     try:
-        _, rows = Warehouse(path, min(settings.lock_wait_seconds, 5.0)).query(
+        _, rows = warehouse.query(
             "SELECT max(version), (SELECT count(*) FROM documents) FROM schema_migrations"
         )
     except WarehouseBusy as exc:
         return Check("warehouse", WARN, str(exc), "a run is writing: try again when it ends")
     except WarehouseError as exc:
-        return Check(
-            "warehouse", FAIL, f"{path} does not open: {str(exc).splitlines()[0][:300]}",
-            f"move it aside (`mv {path} {path}.broken`), then restore a backup (`duckdb"
-            f" {path} -c \"IMPORT DATABASE '<backup folder>'\"`) or re-ingest (`make run`)",
-        )  # fmt: skip
+        return Check("warehouse", FAIL,
+                     f"{where} does not open: {str(exc).splitlines()[0][:300]}",
+                     restore)  # fmt: skip
     version, documents = rows[0]
     if (version or 0) < latest:
-        return Check("warehouse", WARN, f"{path}: schema {version}, this crwatch has {latest}",
+        return Check("warehouse", WARN, f"{where}: schema {version}, this crwatch has {latest}",
                      "the next ingest applies the missing migrations")  # fmt: skip
-    return Check("warehouse", OK, f"{path} opens; schema {version}; {documents} documents")
+    return Check("warehouse", OK, f"{where} opens; schema {version}; {documents} documents")
 
 
 def check_disk(settings: Settings) -> Check:

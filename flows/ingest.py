@@ -33,7 +33,7 @@ from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_en
 from flows.plainflow import plain_flow
 from flows.runlock import Holder, RunLock, RunLockBusy
 from flows.servestate import bind_to_serve
-from flows.settings import Settings, load_settings
+from flows.settings import Settings, load_settings, open_warehouse
 from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import error_text, mark_crashed
@@ -152,7 +152,8 @@ def run_ingest(
     `run_task` calls each unit of work: a Prefect task inside the flow, or a plain call.
     """
     call = run_task or (lambda fn, *args: fn.fn(*args))
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
+    _refuse_to_start_beside_an_old_file(settings, warehouse)
     params = {"replay": [str(p) for p in replay], "seeds": seeds, "live": live}
     # Every attempt ends as a row in `runs` (or in the attempts journal when the warehouse
     # itself cannot be written), whatever stops it.
@@ -162,7 +163,8 @@ def run_ingest(
         # One ingest at a time per data folder; the OS drops the lock if its holder dies.
         with _writer_lock(settings, run_id, record) as lock:
             record.lock_wait = lock.waited
-            _set_aside_stillborn_warehouse(settings.warehouse)
+            if not warehouse.is_lake:
+                _set_aside_stillborn_warehouse(settings.warehouse)
             warehouse.migrate()
             record.open(warehouse)
             # The journal first: a run that could not close its row says there how it ended.
@@ -182,6 +184,21 @@ def run_ingest(
             _logger().error("ingest %s failed: %s", run_id, error_text(exc))
             record.fail(exc, {}, time.perf_counter() - started)
         raise
+
+
+def _refuse_to_start_beside_an_old_file(settings: Settings, warehouse: Warehouse) -> None:
+    """A data folder whose warehouse is still the single DuckDB file of an earlier crwatch.
+
+    The default warehouse became the lake; starting an empty lake beside the old file would
+    quietly leave every stored document behind.
+    """
+    old = settings.home / "crwatch.duckdb"
+    if warehouse.is_lake and not warehouse.exists() and old.is_file():
+        raise WarehouseError(
+            f"{old} holds the warehouse of an earlier crwatch, and the warehouse is now the lake"
+            f" {settings.warehouse}: run `crwatch migrate --to-lake` to move it there (counts"
+            f' are checked), or set warehouse = "{old}" to keep using the file'
+        )
 
 
 # A DuckDB file starts with three 4 KiB header blocks; a shorter one never held any data.
@@ -385,6 +402,10 @@ def _run_locked(
 
 def _refresh_search_index(warehouse: Warehouse) -> None:
     """Make new documents searchable (pending list, or a rebuild); failures are logged only."""
+    if warehouse.is_lake:
+        # DuckDB's FTS index lives inside one DuckDB file; the lake has no place for it.
+        _logger().info("search index: not kept on the lake (full-text search needs its own index)")
+        return
     try:
         stats = refresh_index(warehouse)
     except WarehouseError as exc:

@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import ConfigError, Settings, load_settings
+from flows.settings import ConfigError, Settings, load_settings, open_warehouse
 
 out = Console()
 
@@ -90,7 +90,7 @@ def label(
     """
     from flows.corrections import LabelError, export_labels, parse_correction, read_corrections_file
     from flows.corrections import store as store_corrections
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
 
     modes = sum(x is not None for x in (doc_id, from_file, export_file))
     if modes != 1:
@@ -100,9 +100,9 @@ def label(
     if doc_id is None and (relevance or topics or stance or note):
         raise click.UsageError("--relevance/--topics/--stance/--note go with a DOC_ID")
     settings = _settings()
-    if not settings.warehouse.exists():
+    if not open_warehouse(settings).exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     who = _author(author)
     try:
         if export_file is not None:
@@ -157,10 +157,9 @@ def train(
     from extractors.learned import MODEL_PATH
     from flows.corrections import LabelError
     from flows.corrections import train as run_train
-    from warehouse.db import Warehouse
 
     settings = _settings()
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = open_warehouse(settings)
     try:
         result = run_train(list(labels), output or MODEL_PATH, corpus, warehouse)
     except LabelError as exc:
@@ -191,13 +190,13 @@ def eval_cmd(as_json: bool) -> None:
         crwatch eval --json
     """
     from flows.corrections import evaluate_corrections
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
 
     settings = _settings()
-    if not settings.warehouse.exists():
+    if not open_warehouse(settings).exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     try:
-        result = evaluate_corrections(Warehouse(settings.warehouse, settings.lock_wait_seconds))
+        result = evaluate_corrections(open_warehouse(settings))
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

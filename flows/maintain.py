@@ -1,6 +1,8 @@
 """Housekeeping as a plain function and as the `maintain` flow that `crwatch serve` runs daily.
 
-Recompute the derived fact tables, CHECKPOINT the warehouse and delete WARC files older than
+Recompute the derived fact tables, compact the warehouse (a DuckDB file: CHECKPOINT; the lake:
+expire snapshots older than `snapshot_retention_days`, merge small Parquet files, delete unused
+ones) and delete WARC files older than
 `archive_retention_days`, holding the ingest writer lock so it never interleaves with an ingest.
 Import after `configure_prefect`.
 """
@@ -14,8 +16,7 @@ from prefect import flow
 
 from flows.runlock import Holder, RunLock
 from flows.servestate import bind_to_serve
-from flows.settings import Settings, load_settings
-from warehouse.db import Warehouse
+from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.maintenance import checkpoint, prune_archive, rebuild_derived
 
 MAINTAIN_CRON = "30 3 * * *"  # daily at 03:30 in the configured time zone
@@ -32,11 +33,13 @@ def run_maintenance(
     wait = settings.lock_wait_seconds if wait_seconds is None else wait_seconds
     report: dict[str, Any] = {"retention_days": days}
     with RunLock(settings.home, "maintain", wait, on_wait=on_wait):
-        if settings.warehouse.exists():
-            warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+        if open_warehouse(settings).exists():
+            warehouse = open_warehouse(settings)
             warehouse.migrate()
             report["facts"] = rebuild_derived(warehouse)
-            report["checkpoint"] = asdict(checkpoint(warehouse))
+            report["checkpoint"] = asdict(
+                checkpoint(warehouse, keep_days=settings.snapshot_retention_days)
+            )
         if days > 0:
             pruned = prune_archive(settings.archive_dir, days)
             report["pruned"] = [str(p) for p in pruned.deleted]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import RUNNERS, ConfigError, Settings, load_settings
+from flows.settings import RUNNERS, ConfigError, Settings, load_settings, open_warehouse
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 out = Console()
 
@@ -80,14 +83,16 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
 def backup(folder: Path) -> None:
     """Export the warehouse (DuckDB EXPORT DATABASE, Parquet) to a new folder inside FOLDER.
 
-    Restore with `duckdb new.duckdb -c "IMPORT DATABASE '<folder>/crwatch-<time>'"`.
+    The export reads one snapshot of the lake (runs may go on meanwhile). Restore into a
+    DuckDB file with `duckdb new.duckdb -c "IMPORT DATABASE '<folder>/crwatch-<time>'"`, then
+    into a new lake with `crwatch migrate --to-lake --from new.duckdb`.
 
     \b
     Example:
         crwatch backup backups/
     """
     from flows.runlock import Holder, RunLock, RunLockBusy
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.maintenance import backup as run_backup
 
     settings = _settings()
@@ -101,7 +106,7 @@ def backup(folder: Path) -> None:
 
     try:
         with RunLock(settings.home, "backup", wait, on_wait=waiting):
-            report = run_backup(Warehouse(settings.warehouse, settings.lock_wait_seconds), folder)
+            report = run_backup(open_warehouse(settings), folder)
     except (RunLockBusy, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
     out.print(f"backup: {report.folder} ({report.files} files, {_human(report.bytes)},"
@@ -144,6 +149,11 @@ def maintain(retention_days: int | None) -> None:
                       f" stories recomputed ({facts['seconds']:.1f} s)")  # fmt: skip
             out.print(f"warehouse: {_human(done['bytes_before'])} -> "
                       f"{_human(done['bytes_after'])} ({done['seconds']:.1f} s)")  # fmt: skip
+            if done["files_before"] or done["live_files"]:  # the lake
+                out.print(f"lake: {done['files_before']} -> {done['files_after']} Parquet files"
+                          f" ({done['live_files']} read by the newest snapshot);"
+                          f" {done['snapshots_expired']} snapshots expired,"
+                          f" {done['snapshots_kept']} kept")  # fmt: skip
         else:
             out.print("warehouse: none yet")
         if days > 0:
@@ -159,6 +169,40 @@ def maintain(retention_days: int | None) -> None:
 
 
 # ---------------------------------------------------------------- status
+
+
+def _describe_warehouse(warehouse: Warehouse, settings: Settings) -> str:
+    """One line: where the warehouse is and how big; for a lake its files and snapshots."""
+    from warehouse.db import WarehouseError
+    from warehouse.maintenance import folder_size
+
+    if not warehouse.is_lake:
+        wal = settings.warehouse.with_name(settings.warehouse.name + ".wal")
+        size = folder_size(settings.warehouse) + folder_size(wal)
+        return f"{settings.warehouse} ({_human(size)}, one DuckDB file)"
+    where = (
+        str(settings.warehouse)
+        if warehouse.catalog_kind == "sqlite" and not settings.lake_data_path
+        else warehouse.describe()
+    )
+    if not warehouse.exists():
+        return f"{where} (DuckLake, not created yet)"
+    local = "://" not in warehouse.data_path
+    files = (
+        sum(1 for _ in Path(warehouse.data_path).rglob("*.parquet"))
+        if local and Path(warehouse.data_path).exists()
+        else 0
+    )
+    size = folder_size(settings.warehouse) if where == str(settings.warehouse) else 0
+    try:
+        _, rows = warehouse.query(
+            "SELECT count(*), max(snapshot_id) FROM ducklake_snapshots('lake')"
+        )
+        snaps = f", {rows[0][0]} snapshots (newest {rows[0][1]})"
+    except WarehouseError:  # a status line must not fail on it
+        snaps = ""
+    sized = f"{_human(size)}, " if size else ""
+    return f"{where} (DuckLake: {sized}{files} Parquet files{snaps})"
 
 
 def _next_scheduled(url: str, limit: int = 5) -> list[tuple[str, str]] | None:
@@ -271,16 +315,15 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
     """Print `crwatch status`: paths and sizes, serve, lock holder, attempts, counts, runs."""
     from flows.runlock import current_holder
     from flows.servestate import process_alive, this_host
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
     from warehouse.search import search_status
 
     holder = current_holder(settings.home)
-    wal = settings.warehouse.with_name(settings.warehouse.name + ".wal")
+    warehouse = open_warehouse(settings)
     console.print(f"data folder: {settings.home}")
-    console.print(f"warehouse:   {settings.warehouse} "
-                  f"({_human(folder_size(settings.warehouse) + folder_size(wal))})")  # fmt: skip
+    console.print(f"warehouse:   {_describe_warehouse(warehouse, settings)}")
     console.print(f"archive:     {settings.archive_dir} "
                   f"({_human(folder_size(settings.archive_dir))})")  # fmt: skip
     console.print(f"outbox:      {settings.outbox_dir}")
@@ -300,12 +343,7 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
             console.print(
                 "schedule:    " + "; ".join(f"{name} at {when}" for name, when in schedule)
             )
-    warehouse = (
-        Warehouse(settings.warehouse, settings.lock_wait_seconds)
-        if settings.warehouse.exists()
-        else None
-    )
-    attempts, problem = _failed_attempts(settings, warehouse)
+    attempts, problem = _failed_attempts(settings, warehouse if warehouse.exists() else None)
     if not attempts:
         console.print("failed or skipped in the last 24 h: none")
     else:
@@ -320,7 +358,7 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         console.print(table)
     if problem:
         console.print(f"(runs not read: {problem}; shown from {settings.home}/attempts.jsonl)")
-    if warehouse is None:
+    if not warehouse.exists():
         console.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
         return
     try:
@@ -338,7 +376,9 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         )
         search = search_status(warehouse)
         console.print(
-            "search:      no index yet (`crwatch search --refresh`)"
+            "search:      not on the lake (DuckDB's full-text index needs a single-file warehouse)"
+            if warehouse.is_lake
+            else "search:      no index yet (`crwatch search --refresh`)"
             if search is None
             else f"search:      {search['indexed']} documents indexed, {search['pending']}"
             " pending (found by search too)"

@@ -9,6 +9,8 @@ items read = new + duplicate + changed + failed, always.
 from __future__ import annotations
 
 import hashlib
+import logging
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -32,7 +34,7 @@ from extractors.records import (
     SeedText,
 )
 from flows.stories import Incoming, StoryIndex, day_of
-from warehouse.db import Warehouse
+from warehouse.db import Warehouse, WarehouseConflict
 from warehouse.facts import refresh_facts
 from warehouse.load import (
     Batch,
@@ -44,6 +46,9 @@ from warehouse.load import (
     upsert_source,
     write_batch,
 )
+
+log = logging.getLogger("crwatch.pipeline")
+WRITE_ATTEMPTS = 8  # a batch redone after conflicts with other writers of a shared lake
 
 Item = RawPage | SeedText | AcquisitionError
 
@@ -149,8 +154,8 @@ def judgement_rows(
 def sync_entity_catalogue(warehouse: Warehouse) -> None:
     """Write the entity vocabulary (ids, kinds, names, aliases) to the `entities` table."""
     rows = gazetteer_rows(load_gazetteer())
-    with warehouse.writer() as con:
-        sync_entities(con, rows, datetime.now(UTC))
+    now = datetime.now(UTC)
+    warehouse.transact(lambda con: sync_entities(con, rows, now))
 
 
 def fetch_id_for(provenance: Provenance) -> str:
@@ -245,6 +250,30 @@ class Ingestor:
             yield item, None
 
     def _write(
+        self,
+        pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
+        total: IngestSummary,
+        source_kind: str,
+    ) -> None:
+        """Write one batch; on a lake shared with other writers, again after a conflict.
+
+        A conflict (another machine's ingest committed changes to the same fact rows first)
+        rolls the whole transaction back, so the batch is redone from the start against the
+        new state: counts restored, the story index reloaded.
+        """
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                # `total` takes the batch's counts only after its commit: nothing to restore.
+                self._write_once(pairs, total, source_kind)
+                return
+            except WarehouseConflict as exc:
+                if attempt == WRITE_ATTEMPTS:
+                    raise
+                self.stories = StoryIndex(self.stories.config)
+                log.warning("batch conflicted with another writer (%s); retry %d", exc, attempt)
+                time.sleep(random.uniform(0.05, 0.3) * attempt)
+
+    def _write_once(
         self,
         pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
         total: IngestSummary,

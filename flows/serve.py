@@ -63,7 +63,7 @@ from flows.servestate import (
     this_host,
     write_state,
 )
-from flows.settings import Settings
+from flows.settings import Settings, open_warehouse
 
 log = logging.getLogger("crwatch.serve")
 INGEST_DEPLOYMENT = "scheduled"
@@ -503,12 +503,12 @@ def journal_unrecorded_crashes(
     into `runs`. Returns the run ids journaled.
     """
     from flows.attempts import append_attempt
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
 
     known: set[str] = set()
-    if settings.warehouse.exists():
+    if open_warehouse(settings).exists():
         try:
-            _, rows = Warehouse(settings.warehouse, 5.0).query("SELECT run_id FROM runs")
+            _, rows = open_warehouse(settings, 5.0).query("SELECT run_id FROM runs")
             known = {str(row[0]) for row in rows}
         except WarehouseError:
             pass  # journal them all: a row that exists is only updated, never doubled
@@ -544,12 +544,12 @@ def flow_names(url: str) -> dict[str, str]:
 
 def mark_dead_runs(settings: Settings, reason: str) -> list[str]:
     """Close `runs` rows still 'running' whose process on this machine is gone; return them."""
-    from warehouse.db import Warehouse, WarehouseError
+    from warehouse.db import WarehouseError
     from warehouse.runs import mark_crashed_if_dead
 
-    if not settings.warehouse.exists():
+    warehouse = open_warehouse(settings, min(settings.lock_wait_seconds, 10.0))
+    if not warehouse.exists():
         return []
-    warehouse = Warehouse(settings.warehouse, min(settings.lock_wait_seconds, 10.0))
     try:
         closed = mark_crashed_if_dead(warehouse, this_host(), process_alive, reason)
     except WarehouseError as exc:

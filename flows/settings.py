@@ -11,7 +11,10 @@ import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "crwatch.toml"
@@ -70,6 +73,11 @@ class Settings:
     dask_address: str = ""
     dask_workers: int = 2
     archive_retention_days: int = 0
+    # The lake: a catalog outside the data folder (PostgreSQL), where its Parquet files go, and
+    # how long its snapshots are kept.
+    warehouse_catalog: str = ""
+    lake_data_path: str = ""
+    snapshot_retention_days: int = 7
 
     @property
     def worker_count(self) -> int:
@@ -158,7 +166,12 @@ _TYPES = {
     "dask_address": str,
     "dask_workers": int,
     "archive_retention_days": int,
+    "lake_data_path": str,
+    "snapshot_retention_days": int,
 }
+
+# A `warehouse` value naming a catalog database rather than a path.
+CATALOG_PREFIXES = ("postgres:", "postgresql:", "ducklake:")
 
 # Choices for the settings that take one of a few words.
 SMTP_SECURITY = ("none", "starttls", "tls")
@@ -203,6 +216,9 @@ def load_settings(
         if key in env:
             raw[name] = env[key]
     raw.update(overrides or {})
+    catalog = ""
+    if isinstance(raw.get("warehouse"), str) and raw["warehouse"].startswith(CATALOG_PREFIXES):
+        catalog = raw.pop("warehouse")
     if "smtp_password" in raw:
         raise ConfigError(
             "smtp_password is not read from config files: set CRWATCH_SMTP_PASSWORD in the "
@@ -212,7 +228,7 @@ def load_settings(
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}; known: {', '.join(_TYPES)}")
     values = {name: _coerce(name, raw[name], _TYPES[name]) for name in raw}
-    settings = Settings(**values)
+    settings = Settings(**values, warehouse_catalog=catalog)
     return _derive_paths(settings)
 
 
@@ -227,7 +243,7 @@ def _derive_paths(settings: Settings) -> Settings:
     settings = replace(
         settings,
         home=home,
-        warehouse=pick(settings.warehouse, home / "crwatch.duckdb"),
+        warehouse=pick(settings.warehouse, home / "lake"),
         archive_dir=pick(settings.archive_dir, home / "archive"),
         outbox_dir=pick(settings.outbox_dir, home / "outbox"),
         seeds_dir=seeds_dir,
@@ -248,7 +264,14 @@ def _derive_paths(settings: Settings) -> Settings:
             raise ConfigError(f"setting {name!r} must be positive")
     if settings.per_host_delay < 0:
         raise ConfigError("setting 'per_host_delay' must not be negative")
-    for name in ("smtp_port", "archive_retention_days"):
+    if settings.warehouse_catalog:
+        from warehouse.db import WarehouseError, parse_catalog
+
+        try:
+            parse_catalog(settings.warehouse_catalog)
+        except WarehouseError as exc:
+            raise ConfigError(f"setting 'warehouse': {exc}") from None
+    for name in ("smtp_port", "archive_retention_days", "snapshot_retention_days"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"setting {name!r} must not be negative")
     if not 0 < settings.prefect_port < 65536:
@@ -274,3 +297,18 @@ def _check_timezone(name: str) -> None:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"setting 'timezone': unknown time zone {name!r}") from None
+
+
+def open_warehouse(settings: Settings, lock_wait_seconds: float | None = None) -> Warehouse:
+    """The configured warehouse: the lake (SQLite or PostgreSQL catalog) or one DuckDB file.
+
+    `lock_wait_seconds` overrides the setting (a status probe or a failure record waits less).
+    """
+    from warehouse.db import Warehouse
+
+    return Warehouse(
+        settings.warehouse,
+        settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds,
+        catalog=settings.warehouse_catalog or None,
+        data_path=settings.lake_data_path or None,
+    )

@@ -1,4 +1,8 @@
-"""RELIABILITY 13: kill -9 an ingest at random points, re-run, compare with a clean ingest."""
+"""RELIABILITY 13: kill -9 an ingest at random points, re-run, compare with a clean ingest.
+
+Runs on the default warehouse, the lake: a batch is one lake transaction (Parquet files written
+first, then one catalog commit), so a kill leaves whole batches and at most unreferenced files.
+"""
 
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ SEED = 13  # fixed, so a failure can be replayed: the kill times are printed too
 def _snapshot(path: Path) -> dict[str, object]:
     warehouse = Warehouse(path, lock_wait_seconds=30)
     empty = {"fetches": 0, "locators": set(), "documents": set(), "half": 0, "dups": 0}
-    if not path.exists() or path.stat().st_size < 3 * 4096:
-        return empty  # not created yet, or killed while DuckDB created it (the next run fixes it)
+    if not warehouse.exists():
+        return empty  # not created yet (the lake's catalog appears with the first migration)
     _, tables = warehouse.query(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'fetches'"
     )
@@ -75,7 +79,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
     warc = write_warc(tmp_path / "load.warc.gz", distinct_pages(PAGES))
     reference_home, home = tmp_path / "reference", tmp_path / "home"
     reference_seconds = _run(reference_home, "reference", warc)
-    reference = _snapshot(reference_home / "crwatch.duckdb")
+    reference = _snapshot(reference_home / "lake")
     assert reference["fetches"] == PAGES and reference["half"] == 0
 
     rng = random.Random(SEED)
@@ -111,7 +115,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
             killed_runs.append(run_id)
         kill_times.append(round(time.monotonic() - started, 2))
         proc.communicate()  # reap it and close its pipe
-        state = _snapshot(home / "crwatch.duckdb")
+        state = _snapshot(home / "lake")
         committed.append(int(str(state["fetches"])))
         assert state["half"] == 0, f"half-written batch after kill {attempt}"
         assert state["dups"] == 0, f"duplicates after kill {attempt}"
@@ -119,7 +123,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
         assert int(str(state["fetches"])) % BATCH == 0 or state["fetches"] == PAGES
 
     recovery_seconds = _run(home, "recovery", warc)
-    final = _snapshot(home / "crwatch.duckdb")
+    final = _snapshot(home / "lake")
     reference_locators = reference["locators"]
     reference_documents = reference["documents"]
     assert isinstance(reference_locators, set) and isinstance(reference_documents, set)
@@ -128,7 +132,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
     )
     extra = len(final["locators"] - reference_locators)  # type: ignore[operator]
     duplicates = int(str(final["dups"]))
-    _, runs = Warehouse(home / "crwatch.duckdb").query(
+    _, runs = Warehouse(home / "lake").query(
         "SELECT run_id, status, error FROM runs ORDER BY started_at"
     )
     statuses = {row[0]: row[1] for row in runs}
@@ -151,17 +155,30 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
     assert len(set(committed)) >= 3, f"kills did not land between batches: {committed}"
 
 
-@pytest.mark.usefixtures("crwatch_home")
-def test_a_warehouse_file_left_half_created_is_set_aside_and_recreated() -> None:
+def test_a_lake_catalog_left_empty_is_initialised(crwatch_home: Path) -> None:
     from flows.ingest import run_ingest
     from flows.settings import load_settings
 
     settings = load_settings(overrides={"workers": 1, "progress": False})
+    (settings.warehouse).mkdir(parents=True)
+    (settings.warehouse / "catalog.sqlite").write_bytes(b"")  # killed as SQLite created it
+    assert run_ingest(settings, [], seeds=True, run_id="after-crash").docs_new > 0
+    _, rows = Warehouse(settings.warehouse).query("SELECT status FROM runs")
+    assert rows == [("completed",)]
+
+
+def test_a_warehouse_file_left_half_created_is_set_aside_and_recreated(crwatch_home: Path) -> None:
+    from flows.ingest import run_ingest
+    from flows.settings import load_settings
+
+    settings = load_settings(
+        overrides={"workers": 1, "progress": False, "warehouse": str(crwatch_home / "w.duckdb")}
+    )
     settings.warehouse.parent.mkdir(parents=True)
     settings.warehouse.write_bytes(b"")  # kill -9 between DuckDB creating the file and its header
     summary = run_ingest(settings, [], seeds=True, run_id="after-crash")
     assert summary.docs_new > 0
-    aside = list(settings.warehouse.parent.glob("crwatch.duckdb.stillborn-*"))
+    aside = list(settings.warehouse.parent.glob("w.duckdb.stillborn-*"))
     assert len(aside) == 1 and aside[0].stat().st_size == 0
     _, rows = Warehouse(settings.warehouse).query("SELECT status FROM runs")
     assert rows == [("completed",)]

@@ -70,13 +70,15 @@ def test_doctor_names_a_broken_warehouse_and_data_folder(
     doctor_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     settings = load_settings()
-    settings.warehouse.with_name("crwatch.duckdb.wal").unlink(missing_ok=True)
-    settings.warehouse.write_bytes(b"this is not a DuckDB file" * 1000)
+    catalog = settings.warehouse / "catalog.sqlite"  # the default lake's SQLite catalog
+    for wal in settings.warehouse.glob("catalog.sqlite-*"):
+        wal.unlink()
+    catalog.write_bytes(b"this is not a SQLite file" * 1000)
     result = _doctor()
     assert result.exit_code == 1
     line = _line(result, "warehouse")
     assert line.startswith("FAIL") and "does not open" in line
-    assert "fix: move it aside" in line and "IMPORT DATABASE" in line
+    assert "fix: move the lake aside" in line and "IMPORT DATABASE" in line
 
     home_file = tmp_path / "not-a-folder"
     home_file.write_text("a file where the data folder should be")

@@ -227,8 +227,8 @@ def test_new_since_defaults_to_seven_days_or_the_last_digest(
     assert len(_run(warehouse, "new_since", limit="2")) == 2
     assert _run(warehouse, "new_since", since="2999-01-01T00:00:00+00:00") == []
     # With a completed digest after the ingest, the default starts there.
-    copy_path = tmp_path / "copy.duckdb"
-    shutil.copy(warehouse.path, copy_path)
+    copy_path = tmp_path / "copy"
+    shutil.copytree(warehouse.path, copy_path)  # a lake folder opens wherever it is copied
     other = Warehouse(copy_path)
     with other.writer() as con:
         con.execute(
@@ -252,6 +252,10 @@ def test_hostile_strings_are_bound_as_values_and_change_nothing(warehouse: Wareh
     for q in list_queries():
         for name in _varchar_params(q):
             for value in HOSTILE:
+                if "\x00" in value:  # refused before it reaches SQL (see queries._convert)
+                    with pytest.raises(ValueError, match="without NUL"):
+                        run_query(warehouse, q.name, {name: value})
+                    continue
                 columns, rows = run_query(warehouse, q.name, {name: value})
                 assert columns and rows == [], (q.name, name, value[:20])
                 tried += 1
@@ -264,5 +268,5 @@ def test_hostile_strings_are_bound_as_values_and_change_nothing(warehouse: Wareh
         for value in HOSTILE[:2]:
             with pytest.raises(ValueError, match="has no parameter"):
                 run_query(warehouse, q.name, {value: "1"})
-    assert tried >= 12
+    assert tried >= 9  # 3 text parameters x the 3 values without NUL
     assert _schema(warehouse) == before

@@ -13,7 +13,14 @@ from flows.ingest import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.export import export_parquet
-from warehouse.search import SearchIndexMissing, cjk_spaced, load_fts, refresh_index, search
+from warehouse.search import (
+    SearchIndexMissing,
+    SearchUnavailable,
+    cjk_spaced,
+    load_fts,
+    refresh_index,
+    search,
+)
 
 PAGES = {
     "en-summit": (
@@ -83,7 +90,25 @@ def _pages() -> list[tuple[str, bytes]]:
 
 @pytest.fixture
 def settings(crwatch_home: Path) -> Settings:
-    return load_settings(overrides={"workers": 1, "batch_size": 5, "progress": False})
+    # DuckDB's FTS index lives inside one DuckDB file: search runs on the single-file warehouse
+    # (the lake says so clearly, see test_search_on_the_lake_says_why_not).
+    return load_settings(
+        overrides={
+            "workers": 1,
+            "batch_size": 5,
+            "progress": False,
+            "warehouse": str(crwatch_home / "crwatch.duckdb"),
+        }
+    )
+
+
+def test_search_on_the_lake_says_why_not(crwatch_home: Path) -> None:
+    lake = Warehouse(crwatch_home / "lake")
+    lake.migrate()
+    with pytest.raises(SearchUnavailable, match="not available on the lake"):
+        search(lake, "Putin")
+    with pytest.raises(SearchUnavailable):
+        refresh_index(lake)
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def _free_port() -> int:
 
 
 def _completed_ingests(warehouse: Warehouse) -> list[tuple[str, str]]:
-    if not warehouse.path.exists():
+    if not warehouse.exists():
         return []
     try:
         _, rows = warehouse.query(
@@ -177,7 +177,7 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
     log_path = tmp_path / "serve.log"
     started = time.monotonic()
     proc = _start_serve(env, log_path, INTERVAL_SECONDS)
-    warehouse = Warehouse(home / "crwatch.duckdb", lock_wait_seconds=10)
+    warehouse = Warehouse(home / "lake", lock_wait_seconds=10)  # the default warehouse
     killed_server: int | None = None
     killed_at = 0.0
     descendants: set[int] = set()

@@ -15,7 +15,8 @@ def test_defaults_live_under_one_data_folder(
     monkeypatch.chdir(tmp_path)
     settings = load_settings(environ={})
     assert settings.home == tmp_path / "data"
-    assert settings.warehouse == tmp_path / "data" / "crwatch.duckdb"
+    assert settings.warehouse == tmp_path / "data" / "lake"  # a DuckLake folder
+    assert settings.warehouse_catalog == ""
     assert settings.archive_dir == tmp_path / "data" / "archive"
     assert settings.outbox_dir == tmp_path / "data" / "outbox"
     assert settings.seeds_dir == PROJECT_ROOT / "seeds"
@@ -78,3 +79,20 @@ def test_every_setting_is_documented_in_the_defaults_file() -> None:
 
     undocumented = set(_TYPES) - set(defaults)
     assert not undocumented, f"add these to crwatch.toml with a comment: {sorted(undocumented)}"
+
+
+def test_a_catalog_location_puts_the_lake_catalog_there(tmp_path: Path) -> None:
+    from flows.settings import open_warehouse
+
+    env = {"CRWATCH_HOME": str(tmp_path), "CRWATCH_WAREHOUSE": "postgres:dbname=crwatch port=5499"}
+    settings = load_settings(environ=env)
+    assert settings.warehouse_catalog == "postgres:dbname=crwatch port=5499"
+    warehouse = open_warehouse(settings)
+    assert warehouse.is_lake and warehouse.catalog_kind == "postgres"
+    assert warehouse.data_path == str(tmp_path / "lake" / "data") + "/"
+    single = open_warehouse(
+        load_settings(environ={"CRWATCH_WAREHOUSE": str(tmp_path / "w.duckdb")})
+    )
+    assert not single.is_lake
+    with pytest.raises(ConfigError, match="warehouse"):
+        load_settings(environ={"CRWATCH_WAREHOUSE": "ducklake:mysql:db"})

@@ -1,11 +1,14 @@
-"""Batched, idempotent loads: typed Arrow tables inserted with `INSERT OR IGNORE`.
+"""Batched, idempotent loads: typed Arrow tables inserted where their natural key is new.
 
 Never row by row: one Arrow table per target table per batch (DuckDB reads it zero-copy), all
-inside the caller's transaction, so a batch lands whole or not at all.
+inside the caller's transaction, so a batch lands whole or not at all. Keys are kept unique by
+the loader itself (an anti-join against the stored keys, `_KEYS`), not by PRIMARY KEY
+constraints, because the default warehouse (DuckLake) enforces none; upserts are `MERGE INTO`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -96,33 +99,42 @@ def to_arrow(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
 
 
 def write_batch(con: duckdb.DuckDBPyConnection, batch: Batch) -> dict[str, int]:
-    """Insert every table of the batch, ignoring rows whose key exists; return rows inserted."""
+    """Insert every table of the batch, skipping rows whose key is stored; return rows inserted."""
     inserted: dict[str, int] = {}
     for table, rows in batch.rows.items():
         if not rows:
             inserted[table] = 0
             continue
         arrow_rows = to_arrow(table, rows)
-        before = _count(con, table)
         con.register("_crwatch_batch", arrow_rows)
         try:
             columns = ", ".join(arrow_rows.column_names)
-            insert = (
-                f"INSERT OR IGNORE INTO {table} ({columns}) "
-                f"SELECT DISTINCT ON ({_key(table)}) {columns} FROM _crwatch_batch"
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _crwatch_new AS "
+                + new_rows_sql(
+                    table, f"SELECT DISTINCT ON ({_key(table)}) {columns} FROM _crwatch_batch"
+                )
             )
+            con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _crwatch_new")
             if table == "fetches":
                 # Only the rows really inserted count towards the per-source totals.
                 added = con.execute(
-                    insert + " RETURNING source, outcome, error_kind, recorded_at"
+                    "SELECT source, outcome, error_kind, recorded_at FROM _crwatch_new"
                 ).fetchall()
                 _add_fetch_stats(con, added)
-            else:
-                con.execute(insert)
+            inserted[table] = _count(con, "_crwatch_new")
         finally:
             con.unregister("_crwatch_batch")
-        inserted[table] = _count(con, table) - before
+            with contextlib.suppress(duckdb.Error):
+                con.execute("DROP TABLE IF EXISTS _crwatch_new")
     return inserted
+
+
+def new_rows_sql(table: str, source: str) -> str:
+    """SELECT the rows of `source` (a query) whose natural key `table` does not hold yet."""
+    keys = [k.strip() for k in _key(table).split(",")]
+    match = " AND ".join(f"t.{k} = s.{k}" for k in keys)  # key columns are NOT NULL
+    return f"SELECT * FROM ({source}) s WHERE NOT EXISTS (SELECT 1 FROM {table} t WHERE {match})"
 
 
 def _add_fetch_stats(
@@ -136,13 +148,28 @@ def _add_fetch_stats(
         totals[key] = (count + 1, max(last, recorded_at))
     if not totals:
         return
-    con.executemany(
-        "INSERT INTO source_fetch_stats AS s (source, outcome, error_kind, fetches,"
-        " last_recorded_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (source, outcome, error_kind)"
-        " DO UPDATE SET fetches = s.fetches + excluded.fetches,"
-        " last_recorded_at = greatest(s.last_recorded_at, excluded.last_recorded_at)",
-        [[*key, count, last] for key, (count, last) in totals.items()],
+    table = pa.table(
+        {
+            "source": [k[0] for k in totals],
+            "outcome": [k[1] for k in totals],
+            "error_kind": [k[2] for k in totals],
+            "fetches": pa.array([v[0] for v in totals.values()], type=pa.int64()),
+            "last_recorded_at": pa.array([v[1] for v in totals.values()], type=_TS),
+        }
     )
+    con.register("_crwatch_fetch_stats", table)
+    try:
+        con.execute(
+            "MERGE INTO source_fetch_stats s USING _crwatch_fetch_stats n"
+            " ON s.source = n.source AND s.outcome = n.outcome AND s.error_kind = n.error_kind"
+            " WHEN MATCHED THEN UPDATE SET fetches = s.fetches + n.fetches,"
+            " last_recorded_at = greatest(s.last_recorded_at, n.last_recorded_at)"
+            " WHEN NOT MATCHED THEN INSERT (source, outcome, error_kind, fetches,"
+            " last_recorded_at) VALUES (n.source, n.outcome, n.error_kind, n.fetches,"
+            " n.last_recorded_at)"
+        )
+    finally:
+        con.unregister("_crwatch_fetch_stats")
 
 
 _KEYS = {
@@ -152,6 +179,7 @@ _KEYS = {
     "document_links": "doc_id, linked_doc_id, kind",
     "document_entities": "doc_id, classifier_version, entity_id",
     "document_signatures": "doc_id",
+    "document_versions": "doc_id, content_hash, valid_from",
 }
 
 
@@ -229,7 +257,13 @@ def record_change(
 ) -> None:
     """A re-crawl changed a document's text: keep the old text, store the new one in place."""
     con.execute(
-        "INSERT OR IGNORE INTO document_versions VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO document_versions "
+        + new_rows_sql(
+            "document_versions",
+            "SELECT ?::VARCHAR AS doc_id, ?::VARCHAR AS content_hash, ?::VARCHAR AS title,"
+            " ?::VARCHAR AS text, ?::TIMESTAMPTZ AS valid_from, ?::TIMESTAMPTZ AS valid_to,"
+            " ?::VARCHAR AS replaced_by_fetch",
+        ),
         [old.doc_id, old.content_hash, old.title, old.text, old.valid_from, now, fetch_id],
     )
     con.execute(
@@ -272,7 +306,12 @@ def sync_entities(
     )  # fmt: skip
     con.register("_crwatch_entities", table)
     try:
-        con.execute("INSERT OR REPLACE INTO entities BY NAME SELECT * FROM _crwatch_entities")
+        con.execute(
+            "MERGE INTO entities e USING _crwatch_entities n ON e.entity_id = n.entity_id"
+            " WHEN MATCHED THEN UPDATE SET kind = n.kind, name = n.name, aliases = n.aliases,"
+            " updated_at = n.updated_at"
+            " WHEN NOT MATCHED THEN INSERT BY NAME"
+        )
     finally:
         con.unregister("_crwatch_entities")
 
@@ -311,9 +350,13 @@ def upsert_source(
     """Record a source, or bump its last_seen_at."""
     con.execute(
         """
-        INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT (source) DO UPDATE SET last_seen_at = excluded.last_seen_at,
-            location = excluded.location
+        MERGE INTO sources s
+        USING (SELECT ?::VARCHAR AS source, ?::VARCHAR AS kind, ?::VARCHAR AS location,
+                      ?::VARCHAR AS lang, ?::TIMESTAMPTZ AS seen_at) n
+        ON s.source = n.source
+        WHEN MATCHED THEN UPDATE SET last_seen_at = n.seen_at, location = n.location
+        WHEN NOT MATCHED THEN INSERT (source, kind, location, lang, first_seen_at, last_seen_at)
+            VALUES (n.source, n.kind, n.location, n.lang, n.seen_at, n.seen_at)
         """,
-        [source, kind, location, lang, seen_at, seen_at],
+        [source, kind, location, lang, seen_at],
     )

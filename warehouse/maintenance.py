@@ -2,10 +2,17 @@
 
 Run by `crwatch maintain` and `crwatch backup`; the CLI holds the ingest writer lock around
 them, so they never interleave with an ingest's batches.
+
+On the lake every committed batch adds a few small Parquet files (and delete files where facts
+were replaced), and every commit is a snapshot. `checkpoint` expires snapshots older than the
+retention, deletes the files that the previous maintain merged away (a query that began before
+that merge may have been reading them), rewrites files that are mostly deleted rows and merges
+adjacent small files. Readers are never blocked by it.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -19,13 +26,21 @@ _DAY_IN_NAME = re.compile(r"(?<!\d)(20\d{2})-?(\d{2})-?(\d{2})(?!\d)")
 _WARC_NAME = re.compile(r"\.w?arc(\.gz)?$", re.IGNORECASE)
 
 
+CLEANUP_GRACE = timedelta(hours=1)  # files unused for this long are deleted from a lake
+
+
 @dataclass(frozen=True)
 class CheckpointReport:
-    """File size before and after a CHECKPOINT."""
+    """Size before and after compaction; for a lake also its files and snapshots."""
 
     bytes_before: int
     bytes_after: int
     seconds: float
+    files_before: int = 0  # Parquet files on disk (lake only)
+    files_after: int = 0
+    live_files: int = 0  # files the newest snapshot reads (data + delete files)
+    snapshots_expired: int = 0
+    snapshots_kept: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,6 @@ def rebuild_derived(warehouse: Warehouse) -> dict[str, float]:
     They are kept current on every write; the rebuild is a safety net and lays their rows out
     in day order again after replays of old archives (which lets queries skip row groups).
     """
-    import os
-
     from warehouse.facts import rebuild_facts
 
     with warehouse.writer() as con:
@@ -67,8 +80,12 @@ def rebuild_derived(warehouse: Warehouse) -> dict[str, float]:
         return rebuild_facts(con)
 
 
-def checkpoint(warehouse: Warehouse) -> CheckpointReport:
-    """Fold the write-ahead log into the file and reclaim free blocks (CHECKPOINT)."""
+def checkpoint(
+    warehouse: Warehouse, keep_days: float = 7.0, grace: timedelta = CLEANUP_GRACE
+) -> CheckpointReport:
+    """Compact the warehouse: CHECKPOINT a DuckDB file, or expire and merge on a lake."""
+    if warehouse.is_lake:
+        return compact_lake(warehouse, keep_days, grace)
     started = time.perf_counter()
     before = _size(warehouse.path)
     con = warehouse._open(read_only=False)
@@ -77,6 +94,85 @@ def checkpoint(warehouse: Warehouse) -> CheckpointReport:
     finally:
         con.close()
     return CheckpointReport(before, _size(warehouse.path), time.perf_counter() - started)
+
+
+def _lake_files(warehouse: Warehouse) -> tuple[int, int]:
+    """(Parquet files, bytes) under a local lake's data folder; (0, 0) for remote storage."""
+    if "://" in warehouse.data_path:
+        return 0, 0
+    files = [p for p in Path(warehouse.data_path).rglob("*.parquet") if p.is_file()]
+    return len(files), sum(p.stat().st_size for p in files)
+
+
+def _catalog_size(warehouse: Warehouse) -> int:
+    file = warehouse.catalog_file
+    if file is None:
+        return 0
+    return sum(p.stat().st_size for p in file.parent.glob(file.name + "*") if p.is_file())
+
+
+def live_files(warehouse: Warehouse) -> int:
+    """Data and delete files that the newest snapshot of a lake reads."""
+    from warehouse.db import LAKE_ALIAS
+
+    meta = f"__ducklake_metadata_{LAKE_ALIAS}"
+    with warehouse.reader() as con:
+        row = con.execute(
+            f"SELECT (SELECT count(*) FROM {meta}.ducklake_data_file WHERE end_snapshot IS NULL)"
+            f" + (SELECT count(*) FROM {meta}.ducklake_delete_file WHERE end_snapshot IS NULL)"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def compact_lake(
+    warehouse: Warehouse, keep_days: float = 7.0, grace: timedelta = CLEANUP_GRACE
+) -> CheckpointReport:
+    """Expire old snapshots, rewrite and merge small files, delete files unused for `grace`."""
+    from warehouse.db import LAKE_ALIAS
+
+    started = time.perf_counter()
+    files_before, bytes_before = _lake_files(warehouse)
+    bytes_before += _catalog_size(warehouse)
+    lake = f"'{LAKE_ALIAS}'"
+    con = warehouse._open(read_only=False)
+    try:
+        con.execute(f"SET threads TO {os.cpu_count() or 1}")
+        expired = con.execute(
+            f"CALL ducklake_expire_snapshots({lake}, older_than => now() - to_milliseconds(?))",
+            [int(keep_days * 86_400_000)],
+        ).fetchall()
+        # Delete what earlier runs of maintain scheduled for deletion, before scheduling more:
+        # DuckLake's `older_than` did not spare files scheduled seconds earlier (measured), so
+        # the files this run merges away stay until the next run (a day under `serve`) for
+        # queries that may still be reading them.
+        con.execute(
+            f"CALL ducklake_cleanup_old_files({lake}, older_than => now() - to_milliseconds(?))",
+            [int(grace.total_seconds() * 1000)],
+        )
+        # Files a killed writer left before its commit (never referenced by any snapshot).
+        con.execute(
+            f"CALL ducklake_delete_orphaned_files({lake},"
+            " older_than => now() - to_milliseconds(?))",
+            [int(grace.total_seconds() * 1000)],
+        )
+        con.execute(f"CALL ducklake_flush_inlined_data({lake})")
+        # Facts tables are rewritten by difference every batch: drop their deleted rows.
+        con.execute(f"CALL ducklake_rewrite_data_files({lake}, delete_threshold => 0.1)")
+        con.execute(f"CALL ducklake_merge_adjacent_files({lake})")
+        kept = con.execute(f"SELECT count(*) FROM ducklake_snapshots({lake})").fetchone()
+    finally:
+        con.close()
+    files_after, bytes_after = _lake_files(warehouse)
+    return CheckpointReport(
+        bytes_before=bytes_before,
+        bytes_after=bytes_after + _catalog_size(warehouse),
+        seconds=time.perf_counter() - started,
+        files_before=files_before,
+        files_after=files_after,
+        live_files=live_files(warehouse),
+        snapshots_expired=len(expired),
+        snapshots_kept=int(kept[0]) if kept else 0,
+    )
 
 
 def backup(warehouse: Warehouse, folder: Path) -> BackupReport:
@@ -90,7 +186,8 @@ def backup(warehouse: Warehouse, folder: Path) -> BackupReport:
         target = target.with_name(f"crwatch-{stamp}-{suffix}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with warehouse.reader() as con:
-        # A read-only connection sees one consistent snapshot for the whole export.
+        # A read-only connection sees one consistent snapshot for the whole export (on the
+        # lake: the snapshot its transaction began with).
         con.execute(f"EXPORT DATABASE '{_sql_path(target)}' (FORMAT parquet)")
     files = [p for p in target.rglob("*") if p.is_file()]
     return BackupReport(

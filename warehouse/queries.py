@@ -140,6 +140,10 @@ def _convert(query: NamedQuery, param: Param, raw: str) -> object:
 
     text = raw.strip()
     if param.type == "VARCHAR":
+        if "\x00" in raw:
+            # No stored text holds one, and the lake's file pruning passes filter constants to
+            # its catalog database, which cuts a string at a NUL (a parser error, not a miss).
+            raise bad("text without NUL characters")
         return raw
     if param.type == "DATE":
         try:

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import duckdb
+
 from warehouse.db import Warehouse, WarehouseBusy, WarehouseError
 
 RUN_COLUMNS = (
@@ -51,7 +53,8 @@ def start_run(
     runner: str | None = None,
 ) -> None:
     """Insert the run's row with status 'running' and the process that runs it."""
-    with warehouse.writer() as con:
+
+    def insert(con: duckdb.DuckDBPyConnection) -> None:
         columns = {row[0] for row in con.execute("DESCRIBE runs").fetchall()}
         values: dict[str, Any] = {
             "run_id": run_id,
@@ -67,11 +70,15 @@ def start_run(
                 lock_wait_seconds=lock_wait_seconds,
                 runner=runner,
             )
+        # The lake enforces no keys: the anti-join keeps a retried start to one row.
         con.execute(
-            f"INSERT OR IGNORE INTO runs ({', '.join(values)})"
-            f" VALUES ({', '.join('?' for _ in values)})",
+            f"INSERT INTO runs ({', '.join(values)}) SELECT * FROM (VALUES"
+            f" ({', '.join('?' for _ in values)})) v({', '.join(values)})"
+            " WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.run_id = v.run_id)",
             list(values.values()),
         )
+
+    warehouse.transact(insert)  # again after a conflict with another machine's writer
 
 
 def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[str]:
@@ -81,7 +88,8 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
     so a row that still says 'running' belongs to a process that died without closing it.
     """
     now = datetime.now(UTC)
-    with warehouse.writer() as con:
+
+    def mark(con: duckdb.DuckDBPyConnection) -> list[Any]:
         rows = con.execute(
             "SELECT run_id, pid, host FROM runs"
             " WHERE flow = ? AND status = 'running' AND run_id <> ?",
@@ -99,7 +107,9 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
                     run_id,
                 ],
             )
-    return [row[0] for row in rows]
+        return [row[0] for row in rows]
+
+    return [str(run_id) for run_id in warehouse.transact(mark)]
 
 
 def finish_run(
@@ -116,8 +126,10 @@ def finish_run(
         "items_seen", "docs_new", "docs_duplicate", "docs_changed", "docs_failed",
         "relevant_core", "relevant_related", "relevant_passing", "relevant_none",
     }  # fmt: skip
-    values: dict[str, Any] = {key: int(value) for key, value in counts.items() if key in allowed}
-    with warehouse.writer() as con:
+    counted: dict[str, Any] = {key: int(value) for key, value in counts.items() if key in allowed}
+
+    def close(con: duckdb.DuckDBPyConnection) -> None:
+        values = dict(counted)
         if kind is not None and "error_kind" in _columns(con):  # migration 009
             values["error_kind"] = kind
         assignments = ", ".join(f"{key} = ?" for key in values)
@@ -127,6 +139,8 @@ def finish_run(
             + " WHERE run_id = ?",
             [datetime.now(UTC), status, seconds, error, *values.values(), run_id],
         )
+
+    warehouse.transact(close)
 
 
 def _columns(con: Any) -> set[str]:
@@ -149,7 +163,8 @@ def mark_crashed_if_dead(
     if not dead:
         return []
     now = datetime.now(UTC)
-    with warehouse.writer() as con:
+
+    def mark(con: duckdb.DuckDBPyConnection) -> None:
         kind = "error_kind" in _columns(con)
         for run_id in dead:
             con.execute(
@@ -159,6 +174,8 @@ def mark_crashed_if_dead(
                 [now, f"its process died before the run ended: {reason}. Committed batches are"
                  " kept; the next run picks up the rest.", run_id],
             )  # fmt: skip
+
+    warehouse.transact(mark)
     return dead
 
 
@@ -174,10 +191,12 @@ def import_attempts(warehouse: Warehouse, attempts: Iterable[dict[str, Any]]) ->
     A missing row is inserted. A row still 'running' (its process could open it but not close
     it), or one marked 'crashed' by a guess from outside, takes the entry's own final status.
     """
-    added: list[str] = []
-    with warehouse.writer() as con:
+    entries = list(attempts)
+
+    def write(con: duckdb.DuckDBPyConnection) -> list[str]:
+        added: list[str] = []
         columns = _columns(con)
-        for attempt in attempts:
+        for attempt in entries:
             run_id = str(attempt.get("run_id") or "")
             if not run_id:
                 continue
@@ -202,4 +221,6 @@ def import_attempts(warehouse: Warehouse, attempts: Iterable[dict[str, Any]]) ->
             else:
                 continue
             added.append(run_id)
-    return added
+        return added
+
+    return warehouse.transact(write)

@@ -67,6 +67,19 @@ class SearchIndexMissing(WarehouseError):
     """No FTS index yet: run `refresh_index` (e.g. after an ingest)."""
 
 
+class SearchUnavailable(WarehouseError):
+    """The warehouse is a DuckLake: DuckDB's FTS index can only live inside one DuckDB file."""
+
+
+def _require_file(warehouse: Warehouse) -> None:
+    if warehouse.is_lake:
+        raise SearchUnavailable(
+            "full-text search is not available on the lake warehouse: DuckDB's FTS index lives "
+            "inside a single DuckDB file (a separate search index replaces it). Meanwhile use "
+            "`crwatch sql` with contains()/ILIKE, or set warehouse to a .duckdb file."
+        )
+
+
 def fts_extension_path() -> Path:
     """The fts.duckdb_extension binary shipped by the `duckdb-extension-fts` package."""
     try:
@@ -116,6 +129,7 @@ def refresh_index(
     import os
     import time
 
+    _require_file(warehouse)
     started = time.perf_counter()
     body = _body_sql("coalesce(d.title, '') || ' ' || coalesce(d.text, '')")
     with warehouse.writer() as con:
@@ -159,6 +173,8 @@ def refresh_index(
 
 def search_status(warehouse: Warehouse) -> dict[str, int] | None:
     """{'indexed', 'pending'} documents of full-text search, or None when there is no index."""
+    if warehouse.is_lake:
+        return None
     with warehouse.reader() as con:
         if not _table_exists(con, SEARCH_TABLE):
             return None
@@ -284,6 +300,7 @@ def search(
     Best first. Runs on a read-only connection; the query text, language and limit are bound
     parameters (never spliced into SQL). An empty query returns no rows.
     """
+    _require_file(warehouse)
     columns = ["doc_id", "score", "published_at", "lang", "title", "url", "snippet"]
     text = (text or "")[:MAX_QUERY_CHARS]
     terms = _WORD.findall(text)
