@@ -234,8 +234,10 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         console.print(
             "search:      no index yet (`crwatch search --refresh`)"
             if search is None
+            else f"search:      unusable: {search['problem']} (`crwatch search --refresh`)"
+            if search["problem"]
             else f"search:      {search['indexed']} documents indexed, {search['pending']}"
-            " pending (found by search too)"
+            " pending (indexed by the next ingest)"
         )
         # A row still 'running' while nobody holds the lock belongs to a dead process.
         columns, rows = warehouse.query(

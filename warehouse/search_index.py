@@ -1,0 +1,280 @@
+"""The full-text index on disk: a tantivy index beside the warehouse, and how text is tokenised.
+
+Layout of the index folder (`<data folder>/search/` by default, see `index_dir_for`):
+
+    CURRENT                 which index folder is live (JSON; replaced atomically)
+    index-<stamp>-<pid>/    tantivy segment files + `meta.json`, and `crwatch-state.parquet`:
+                            (doc_id, content_hash) of every document the index holds
+    write.lock              held (flock) by the one process updating the index
+
+Readers open the folder that CURRENT names and search the last committed segments: a writer
+never blocks them (tantivy writes new segment files and then replaces `meta.json` atomically;
+files a reader has mapped stay readable after a merge unlinks them). Writers serialise on
+`write.lock`, so two ingests never interleave their diffs. A rebuild writes a new index folder
+and then switches CURRENT, so searches keep answering from the old one until it is complete.
+
+Tokenisation (one analyzer for every language, so a mixed query needs no language guess):
+- CJK runs (Han, kana, hangul) become overlapping character bigrams before tantivy sees the text
+  (北京下雪 -> 北京 京下 下雪); a one-character run stays a unigram. A query's CJK run becomes
+  a phrase of its bigrams, so 普京 never matches 北京 (they share 京 but no bigram) and 习近平
+  needs 习近 and 近平 adjacent: exact contiguity without a separate phrase check.
+- Latin and Cyrillic words: tantivy's simple tokenizer, lower-cased, accents folded, ё as е,
+  tokens of 100 bytes or more dropped (URL debris), and Russian words stemmed with the
+  Snowball stemmer (it leaves Latin and CJK tokens alone; see docs/BENCHMARKS.md for what it
+  does to ranking).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import itertools
+import json
+import operator
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tantivy
+
+from warehouse.db import WarehouseError
+
+# Bump when tokenisation or the schema changes: an index of another format is rebuilt.
+INDEX_FORMAT = 1
+ANALYZER = "crwatch_v1"
+STATE_FILE = "crwatch-state.parquet"
+POINTER_FILE = "CURRENT"
+LOCK_FILE = "write.lock"
+MAX_TOKEN_BYTES = 100  # longer tokens (URL debris, base64) are dropped; UTF-8 bytes
+MAX_QUERY_CLAUSES = 64  # a query of thousands of words helps nobody and costs a lot
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff"
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_FOLD = str.maketrans({"ё": "е", "Ё": "Е"})
+
+
+class SearchIndexError(WarehouseError):
+    """The index folder cannot be used (damaged, or of another format)."""
+
+
+class SearchIndexBusy(SearchIndexError):
+    """Another process is writing the index and did not finish in time (retryable)."""
+
+    retryable = True
+
+
+def analyzer() -> tantivy.TextAnalyzer:
+    """The tantivy analyzer of the `body` field (applied after `index_text`)."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_BYTES))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("russian"))
+        .build()
+    )
+
+
+def _bigrams(match: re.Match[str]) -> str:
+    run = match.group(0)
+    if len(run) == 1:
+        return f" {run} "
+    return " " + " ".join(map(operator.add, run, run[1:])) + " "
+
+
+def index_text(text: str) -> str:
+    """Text as the analyzer receives it: every CJK run replaced by its character bigrams."""
+    return _CJK_RUN.sub(_bigrams, text.translate(_FOLD))
+
+
+def schema() -> tantivy.Schema:
+    """doc_id (stored, exact), lang (exact, for the language filter), body (title + text)."""
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("doc_id", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("lang", tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("body", tokenizer_name=ANALYZER, index_option="position")
+    return builder.build()
+
+
+def build_query(
+    index: tantivy.Index, text: str, lang: str | None = None
+) -> tuple[tantivy.Query | None, list[str]]:
+    """The tantivy query for a user's text, and the words to build snippets around.
+
+    Words are OR-ed (BM25 sums what matches, as a search box is expected to behave); a CJK run
+    is one clause (a phrase of its bigrams), so it must appear contiguously. A one-character
+    run matches any bigram containing that character (constant score). Returns (None, ...)
+    when the text has nothing searchable.
+    """
+    schema_ = index.schema
+    words = analyzer()
+    clauses: list[tantivy.Query] = []
+    seen: set[str] = set()
+    snippet_terms: list[str] = []
+
+    def add(key: str, make: Any) -> None:
+        if key and key not in seen and len(clauses) < MAX_QUERY_CLAUSES:
+            seen.add(key)
+            clauses.append(make())
+
+    position = 0
+    pieces: list[tuple[bool, str]] = []
+    for match in _CJK_RUN.finditer(text):
+        pieces.append((False, text[position : match.start()]))
+        pieces.append((True, match.group(0)))
+        position = match.end()
+    pieces.append((False, text[position:]))
+    for is_cjk, piece in pieces:
+        if not is_cjk:
+            snippet_terms.extend(w for w in re.findall(r"\w+", piece) if len(w) <= 100)
+            for token in words.analyze(piece.translate(_FOLD)):
+                add(token, lambda t=token: tantivy.Query.term_query(schema_, "body", t))
+        elif len(piece) == 1:
+            snippet_terms.append(piece)
+            pattern = f"{piece}.?|.{piece}"
+            add(piece, lambda p=pattern: tantivy.Query.regex_query(schema_, "body", p))
+        else:
+            snippet_terms.append(piece)
+            grams = [a + b for a, b in itertools.pairwise(piece)]
+            if len(grams) == 1:
+                add(piece, lambda g=grams[0]: tantivy.Query.term_query(schema_, "body", g))
+            else:
+                add(piece, lambda g=grams: tantivy.Query.phrase_query(schema_, "body", g))
+    if not clauses:
+        return None, snippet_terms
+    query = tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses])
+    if lang is not None:
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Must, query),
+                (tantivy.Occur.Must, tantivy.Query.term_query(schema_, "lang", lang)),
+            ]
+        )
+    return query, snippet_terms
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result from the index: the document id and its BM25 score."""
+
+    doc_id: str
+    score: float
+
+
+class SearchIndex:
+    """The index folder: which index is live, its writer lock, and its state file."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def live_dir(self) -> Path | None:
+        """The live index folder named by CURRENT, or None when there is none yet."""
+        try:
+            pointer = json.loads((self.root / POINTER_FILE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise SearchIndexError(f"{self.root / POINTER_FILE} is unreadable: {exc}") from exc
+        if not isinstance(pointer, dict) or pointer.get("format") != INDEX_FORMAT:
+            raise SearchIndexError(
+                f"the search index in {self.root} has another format "
+                f"({pointer.get('format') if isinstance(pointer, dict) else pointer!r}, "
+                f"this version reads {INDEX_FORMAT})"
+            )
+        return self.root / str(pointer["index"])
+
+    def open(self) -> tantivy.Index | None:
+        """Open the live index for searching; None when none was built yet.
+
+        A rebuild may switch CURRENT and delete the old folder between our reading CURRENT
+        and opening the files, so a failed open is retried a few times before it is reported.
+        """
+        last: Exception | None = None
+        for attempt in range(4):
+            directory = self.live_dir()
+            if directory is None:
+                return None
+            try:
+                index = tantivy.Index.open(str(directory))
+                index.register_tokenizer(ANALYZER, analyzer())
+                return index
+            except ValueError as exc:
+                last = exc
+                time.sleep(0.05 * (attempt + 1))
+        raise SearchIndexError(f"cannot open the search index in {directory}: {last}")
+
+    def state_path(self, directory: Path | None = None) -> Path | None:
+        """The state file of an index folder (default: the live one)."""
+        directory = directory or self.live_dir()
+        return None if directory is None else directory / STATE_FILE
+
+    def search(self, index: tantivy.Index, query: tantivy.Query, limit: int) -> list[Hit]:
+        """The best `limit` hits of a query, best first."""
+        searcher = index.searcher()
+        result = searcher.search(query, limit, count=False)
+        hits = []
+        for score, address in result.hits:
+            doc_id = searcher.doc(address).get_first("doc_id")
+            if doc_id is not None:
+                hits.append(Hit(str(doc_id), float(score)))
+        return hits
+
+    # -- writing --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write_lock(self, wait_seconds: float) -> Iterator[None]:
+        """Hold `write.lock` (one index writer across processes); SearchIndexBusy on timeout."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / LOCK_FILE).open("a+") as handle:
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise SearchIndexBusy(
+                            f"the search index in {self.root} is being written by another "
+                            f"process; waited {wait_seconds:g} s"
+                        ) from None
+                    time.sleep(0.1)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def create(self) -> tuple[Path, tantivy.Index]:
+        """A new, empty index folder (not live until `switch_to`)."""
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        directory = self.root / f"index-{stamp}-{os.getpid()}"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        index = tantivy.Index(schema(), path=str(directory), reuse=False)
+        index.register_tokenizer(ANALYZER, analyzer())
+        return directory, index
+
+    def switch_to(self, directory: Path) -> None:
+        """Make `directory` the live index (atomic) and delete the other index folders."""
+        pointer = self.root / POINTER_FILE
+        temporary = pointer.with_name(f".{POINTER_FILE}.{os.getpid()}")
+        temporary.write_text(
+            json.dumps({"index": directory.name, "format": INDEX_FORMAT}), encoding="utf-8"
+        )
+        os.replace(temporary, pointer)
+        for other in self.root.glob("index-*"):
+            if other.is_dir() and other != directory:
+                shutil.rmtree(other, ignore_errors=True)
+
+
+def document(doc_id: str, lang: str | None, title: str | None, text: str | None) -> Any:
+    """The tantivy document of one warehouse document."""
+    body = index_text(f"{title or ''}\n{text or ''}")
+    return tantivy.Document(doc_id=doc_id, lang=lang or "", body=body)
