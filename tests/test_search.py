@@ -26,7 +26,7 @@ from warehouse.search import (
     search,
     search_status,
 )
-from warehouse.search_index import analyzer, index_text
+from warehouse.search_index import analyzer, cjk_analyzer, cjk_runs, fold
 
 PAGES = {
     "en-summit": (
@@ -119,24 +119,15 @@ def _schema(wh: Warehouse) -> list[tuple]:
     )[1]
 
 
-def test_cjk_text_becomes_bigrams() -> None:
-    """Chinese runs become overlapping bigrams; other words are lower-cased, Russian stemmed."""
-    assert index_text("普京 Putin") == " 普京  Putin"
-    assert index_text("北京下雪。京") == " 北京 京下 下雪 。 京 "
-    assert index_text("Путин") == "Путин"
-    tokens = analyzer().analyze(index_text("习近平同普京会谈 PUTIN Путина Ёлка"))
-    assert tokens == [
-        "习近",
-        "近平",
-        "平同",
-        "同普",
-        "普京",
-        "京会",
-        "会谈",
-        "putin",
-        "путин",
-        "елк",
-    ]
+def test_cjk_runs_become_unigrams_and_bigrams() -> None:
+    """Chinese runs give character unigrams and bigrams; other words lower-cased, ru stemmed."""
+    assert cjk_runs("普京 Putin") == ["普京"]
+    assert cjk_runs("北京下雪。京") == ["北京下雪", "京"]
+    assert cjk_runs("Путин and Putin") == []
+    grams = cjk_analyzer().analyze("北京下雪")
+    assert grams == ["北", "北京", "京", "京下", "下", "下雪", "雪"]
+    words = analyzer().analyze(fold("习近平同普京会谈 PUTIN Путина Ёлка café"))
+    assert words == ["putin", "путин", "елк", "cafe"]
 
 
 def test_search_before_any_index_says_what_to_do(settings: Settings) -> None:

@@ -13,15 +13,20 @@ files a reader has mapped stay readable after a merge unlinks them). Writers ser
 `write.lock`, so two ingests never interleave their diffs. A rebuild writes a new index folder
 and then switches CURRENT, so searches keep answering from the old one until it is complete.
 
-Tokenisation (one analyzer for every language, so a mixed query needs no language guess):
-- CJK runs (Han, kana, hangul) become overlapping character bigrams before tantivy sees the text
-  (北京下雪 -> 北京 京下 下雪); a one-character run stays a unigram. A query's CJK run becomes
-  a phrase of its bigrams, so 普京 never matches 北京 (they share 京 but no bigram) and 习近平
-  needs 习近 and 近平 adjacent: exact contiguity without a separate phrase check.
-- Latin and Cyrillic words: tantivy's simple tokenizer, lower-cased, accents folded, ё as е,
-  tokens of 100 bytes or more dropped (URL debris), and Russian words stemmed with the
-  Snowball stemmer (it leaves Latin and CJK tokens alone; see docs/BENCHMARKS.md for what it
-  does to ranking).
+Tokenisation (one scheme for every language, so a mixed query needs no language guess):
+- CJK (Han, kana, hangul) goes to the `cjk` field as character unigrams and bigrams (tantivy's
+  ngram tokenizer over each CJK run separately, so no gram spans two runs): 北京下雪 gives
+  北 北京 京 京下 下 下雪 雪. A query's CJK run of two characters is one bigram term, a longer
+  run needs all its bigrams (习近平: 习近 and 近平), one character is a unigram term. So 普京
+  never matches 北京: they share 京 but no bigram.
+- Other words go to the `body` field: tantivy's regex tokenizer (letters and digits, CJK
+  excluded), lower-cased, accents folded, ё read as е, tokens of 100 bytes or more dropped (URL
+  debris), and Russian words stemmed with the Snowball stemmer, which leaves Latin words alone
+  (bench/search_eval.py: mean average precision of Russian queries 0.108 -> 0.166 on the
+  labelled corpus; an English stemmer changed nothing measurable, so there is none).
+All of it runs in tantivy's indexing threads (Rust); Python only finds the CJK runs, and only in
+texts that have a character at or above U+3040. Positions are not indexed (no phrase queries
+are needed), which keeps the index about a third smaller.
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ import datetime as dt
 import fcntl
 import itertools
 import json
-import operator
 import os
 import re
 import shutil
@@ -46,8 +50,9 @@ import tantivy
 from warehouse.db import WarehouseError
 
 # Bump when tokenisation or the schema changes: an index of another format is rebuilt.
-INDEX_FORMAT = 1
-ANALYZER = "crwatch_v1"
+INDEX_FORMAT = 2
+ANALYZER = "crwatch_words_v2"
+CJK_ANALYZER = "crwatch_cjk_v2"
 STATE_FILE = "crwatch-state.parquet"
 POINTER_FILE = "CURRENT"
 LOCK_FILE = "write.lock"
@@ -58,8 +63,10 @@ STEMMERS: tuple[str, ...] = ("russian",)
 MAX_QUERY_CLAUSES = 64  # a query of thousands of words helps nobody and costs a lot
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff"
+_FIRST_CJK = "\u3040"
 _CJK_RUN = re.compile(f"[{_CJK}]+")
-_FOLD = str.maketrans({"ё": "е", "Ё": "Е"})
+_CJK_RUST = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+_WORD_PATTERN = rf"[[\p{{L}}\p{{N}}]&&[^{_CJK_RUST}]]+"
 
 
 class SearchIndexError(WarehouseError):
@@ -73,9 +80,9 @@ class SearchIndexBusy(SearchIndexError):
 
 
 def analyzer() -> tantivy.TextAnalyzer:
-    """The tantivy analyzer of the `body` field (applied after `index_text`)."""
+    """The tantivy analyzer of the `body` field: non-CJK words, normalised and stemmed."""
     builder = (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(_WORD_PATTERN))
         .filter(tantivy.Filter.remove_long(MAX_TOKEN_BYTES))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
@@ -85,25 +92,37 @@ def analyzer() -> tantivy.TextAnalyzer:
     return builder.build()
 
 
-def _bigrams(match: re.Match[str]) -> str:
-    run = match.group(0)
-    if len(run) == 1:
-        return f" {run} "
-    return " " + " ".join(map(operator.add, run, run[1:])) + " "
+def cjk_analyzer() -> tantivy.TextAnalyzer:
+    """The tantivy analyzer of the `cjk` field: character unigrams and bigrams of one run."""
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.ngram(1, 2, False)).build()
 
 
-def index_text(text: str) -> str:
-    """Text as the analyzer receives it: every CJK run replaced by its character bigrams."""
-    return _CJK_RUN.sub(_bigrams, text.translate(_FOLD))
+def fold(text: str) -> str:
+    """ё as е (readers type either; tantivy's ASCII folding leaves Cyrillic alone)."""
+    return text.replace("ё", "е").replace("Ё", "Е")
+
+
+def cjk_runs(text: str) -> list[str]:
+    """The CJK runs of a text, in order (at once empty for text without such characters)."""
+    if not text or max(text) < _FIRST_CJK:
+        return []
+    return _CJK_RUN.findall(text)
 
 
 def schema() -> tantivy.Schema:
-    """doc_id (stored, exact), lang (exact, for the language filter), body (title + text)."""
+    """doc_id (stored, exact), lang (exact, for the language filter), body and cjk (text)."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("doc_id", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("lang", tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("body", tokenizer_name=ANALYZER, index_option="position")
+    builder.add_text_field("body", tokenizer_name=ANALYZER, index_option="freq")
+    builder.add_text_field("cjk", tokenizer_name=CJK_ANALYZER, index_option="freq")
     return builder.build()
+
+
+def register_analyzers(index: tantivy.Index) -> None:
+    """Register the analyzers the schema names (tantivy does not store them in the index)."""
+    index.register_tokenizer(ANALYZER, analyzer())
+    index.register_tokenizer(CJK_ANALYZER, cjk_analyzer())
 
 
 def build_query(
@@ -111,10 +130,9 @@ def build_query(
 ) -> tuple[tantivy.Query | None, list[str]]:
     """The tantivy query for a user's text, and the words to build snippets around.
 
-    Words are OR-ed (BM25 sums what matches, as a search box is expected to behave); a CJK run
-    is one clause (a phrase of its bigrams), so it must appear contiguously. A one-character
-    run matches any bigram containing that character (constant score). Returns (None, ...)
-    when the text has nothing searchable.
+    Clauses are OR-ed (BM25 sums what matches, as a search box is expected to behave); a CJK
+    run is one clause that needs all its bigrams. Returns (None, ...) when the text has
+    nothing searchable.
     """
     schema_ = index.schema
     words = analyzer()
@@ -122,43 +140,34 @@ def build_query(
     seen: set[str] = set()
     snippet_terms: list[str] = []
 
-    def add(key: str, make: Any) -> None:
+    def add(key: str, query: tantivy.Query) -> None:
         if key and key not in seen and len(clauses) < MAX_QUERY_CLAUSES:
             seen.add(key)
-            clauses.append(make())
+            clauses.append(query)
 
-    position = 0
-    pieces: list[tuple[bool, str]] = []
-    for match in _CJK_RUN.finditer(text):
-        pieces.append((False, text[position : match.start()]))
-        pieces.append((True, match.group(0)))
-        position = match.end()
-    pieces.append((False, text[position:]))
-    for is_cjk, piece in pieces:
-        if not is_cjk:
-            snippet_terms.extend(w for w in re.findall(r"\w+", piece) if len(w) <= 100)
-            for token in words.analyze(piece.translate(_FOLD)):
-                add(token, lambda t=token: tantivy.Query.term_query(schema_, "body", t))
-        elif len(piece) == 1:
-            snippet_terms.append(piece)
-            pattern = f"{piece}.?|.{piece}"
-            add(piece, lambda p=pattern: tantivy.Query.regex_query(schema_, "body", p))
+    def term(field: str, value: str) -> tantivy.Query:
+        return tantivy.Query.term_query(schema_, field, value)
+
+    runs = _CJK_RUN.findall(text)
+    others = _CJK_RUN.sub(" ", text)
+    snippet_terms.extend(w for w in re.findall(r"\w+", others) if len(w) <= 100)
+    for token in words.analyze(fold(others)):
+        add(token, term("body", token))
+    for run in runs[:MAX_QUERY_CLAUSES]:
+        snippet_terms.append(run)
+        grams = list(dict.fromkeys(a + b for a, b in itertools.pairwise(run))) or [run]
+        grams = grams[:MAX_QUERY_CLAUSES]
+        if len(grams) == 1:
+            add(run, term("cjk", grams[0]))
         else:
-            snippet_terms.append(piece)
-            grams = [a + b for a, b in itertools.pairwise(piece)]
-            if len(grams) == 1:
-                add(piece, lambda g=grams[0]: tantivy.Query.term_query(schema_, "body", g))
-            else:
-                add(piece, lambda g=grams: tantivy.Query.phrase_query(schema_, "body", g))
+            must = [(tantivy.Occur.Must, term("cjk", gram)) for gram in grams]
+            add(run, tantivy.Query.boolean_query(must))
     if not clauses:
         return None, snippet_terms
     query = tantivy.Query.boolean_query([(tantivy.Occur.Should, c) for c in clauses])
     if lang is not None:
         query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Must, query),
-                (tantivy.Occur.Must, tantivy.Query.term_query(schema_, "lang", lang)),
-            ]
+            [(tantivy.Occur.Must, query), (tantivy.Occur.Must, term("lang", lang))]
         )
     return query, snippet_terms
 
@@ -208,7 +217,7 @@ class SearchIndex:
                 return None
             try:
                 index = tantivy.Index.open(str(directory))
-                index.register_tokenizer(ANALYZER, analyzer())
+                register_analyzers(index)
                 return index
             except ValueError as exc:
                 last = exc
@@ -262,7 +271,7 @@ class SearchIndex:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir(parents=True)
         index = tantivy.Index(schema(), path=str(directory), reuse=False)
-        index.register_tokenizer(ANALYZER, analyzer())
+        register_analyzers(index)
         return directory, index
 
     def switch_to(self, directory: Path) -> None:
@@ -279,6 +288,6 @@ class SearchIndex:
 
 
 def document(doc_id: str, lang: str | None, title: str | None, text: str | None) -> Any:
-    """The tantivy document of one warehouse document."""
-    body = index_text(f"{title or ''}\n{text or ''}")
-    return tantivy.Document(doc_id=doc_id, lang=lang or "", body=body)
+    """The tantivy document of one warehouse document (title and text are searched alike)."""
+    body = fold(f"{title or ''}\n{text or ''}")
+    return tantivy.Document(doc_id=doc_id, lang=lang or "", body=body, cjk=cjk_runs(body))
