@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ import pyarrow as pa
 
 from warehouse.db import QueryError, Warehouse
 from warehouse.search_index import (
+    DELTA_FILE,
     STATE_FILE,
     SearchIndex,
     SearchIndexBusy,
@@ -58,6 +58,8 @@ __all__ = [
 MAX_QUERY_CHARS = 1000  # longer queries are cut: BM25 over thousands of terms helps nobody
 SNIPPET_CHARS = 160
 FETCH_CHUNK = 5000  # documents read from the warehouse per query while indexing
+REBUILD_ROWS = 200_000  # more new or changed documents than this: rebuild (streams from Parquet)
+COMPACT_ROWS = 100_000  # fold the state's delta file into its base beyond this many rows
 HEAP_BYTES_PER_THREAD = 128_000_000  # tantivy's indexing buffer; flushed as a segment when full
 WRITE_WAIT_SECONDS = 60.0  # how long a refresh waits for another process's refresh
 TIE_MARGIN = 20  # extra hits fetched so equal scores can be ordered newest first
@@ -82,79 +84,96 @@ def _quote_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _current_versions(warehouse: Warehouse) -> Any:
-    """(doc_id, content_hash) of every stored document, as an Arrow table."""
-    with warehouse.reader() as con:
-        try:
-            return con.execute("SELECT doc_id, content_hash FROM documents").to_arrow_table()
-        except duckdb.Error as exc:
-            raise QueryError(f"cannot list documents for search: {exc}") from exc
+def _indexed_sql(directory: Path) -> str:
+    """SQL of (doc_id, content_hash) the index folder holds: its base state plus its delta."""
+    base = f"read_parquet({_quote_literal(str(directory / STATE_FILE))})"
+    delta_path = directory / DELTA_FILE
+    if not delta_path.is_file():
+        return f"(SELECT doc_id, content_hash FROM {base})"
+    delta = f"read_parquet({_quote_literal(str(delta_path))})"
+    return (
+        f"(SELECT doc_id, content_hash FROM {base} WHERE doc_id NOT IN "
+        f"(SELECT doc_id FROM {delta}) UNION ALL "
+        f"SELECT doc_id, content_hash FROM {delta} WHERE content_hash IS NOT NULL)"
+    )
 
 
-def _diff(state: Path | None, current: Any) -> tuple[list[str], list[str], list[str], int]:
-    """(new ids, changed ids, removed ids, documents in state) between the index and warehouse."""
-    mem = duckdb.connect()
-    mem.register("current_docs", current)
-    if state is not None and state.is_file():
-        mem.execute(
-            f"CREATE VIEW indexed AS SELECT * FROM read_parquet({_quote_literal(str(state))})"
-        )
-    else:
-        mem.execute("CREATE TABLE indexed (doc_id VARCHAR, content_hash VARCHAR)")
-    rows = mem.execute(
-        "SELECT c.doc_id, i.doc_id IS NOT NULL FROM current_docs c LEFT JOIN indexed i "
-        "USING (doc_id) WHERE i.doc_id IS NULL OR i.content_hash IS DISTINCT FROM c.content_hash"
-    ).fetchall()
-    removed = [
-        str(r[0])
-        for r in mem.execute(
-            "SELECT doc_id FROM indexed WHERE doc_id NOT IN (SELECT doc_id FROM current_docs)"
+def _diff(
+    con: duckdb.DuckDBPyConnection, directory: Path
+) -> tuple[list[str], list[str], list[str]]:
+    """(new, changed, removed) doc ids between the warehouse and what the index holds.
+
+    One pass over the narrow (doc_id, content_hash) columns, joined with the state file.
+    """
+    try:
+        rows = con.execute(
+            "SELECT coalesce(d.doc_id, i.doc_id), CASE WHEN d.doc_id IS NULL THEN 'removed' "
+            "WHEN i.doc_id IS NULL THEN 'new' ELSE 'changed' END "
+            "FROM (SELECT doc_id, content_hash FROM documents) d "
+            f"FULL JOIN {_indexed_sql(directory)} i ON i.doc_id = d.doc_id "
+            "WHERE d.doc_id IS NULL OR i.doc_id IS NULL "
+            "OR d.content_hash IS DISTINCT FROM i.content_hash"
         ).fetchall()
-    ]
-    count = mem.execute("SELECT count(*) FROM indexed").fetchone()
-    mem.close()
-    new = [str(r[0]) for r in rows if not r[1]]
-    changed = [str(r[0]) for r in rows if r[1]]
-    return new, changed, removed, int(count[0]) if count else 0
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot compare documents with the search index: {exc}") from exc
+    found: dict[str, list[str]] = {"new": [], "changed": [], "removed": []}
+    for doc_id, kind in rows:
+        found[kind].append(str(doc_id))
+    return found["new"], found["changed"], found["removed"]
 
 
-def _fetch(warehouse: Warehouse, ids: list[str]) -> Iterable[tuple[Any, ...]]:
-    """(doc_id, content_hash, lang, title, text) of these documents, a chunk per connection."""
+def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str]) -> list[tuple[Any, ...]]:
+    """(doc_id, content_hash, lang, title, text) of these documents."""
+    rows: list[tuple[Any, ...]] = []
     for start in range(0, len(ids), FETCH_CHUNK):
-        chunk = ids[start : start + FETCH_CHUNK]
-        with warehouse.reader() as con:
-            rows = con.execute(
+        rows.extend(
+            con.execute(
                 "SELECT doc_id, content_hash, lang, title, text FROM documents "
                 "WHERE doc_id IN (SELECT unnest(?::VARCHAR[]))",
-                [chunk],
+                [ids[start : start + FETCH_CHUNK]],
             ).fetchall()
-        yield from rows
+        )
+    return rows
 
 
-def _write_state(
-    state: Path, old_state: Path | None, dropped: list[str], added: list[tuple[str, str]]
-) -> None:
-    """Write the state file: the old one minus `dropped` ids, plus `added` (atomic replace)."""
-    mem = duckdb.connect()
-    added_docs = pa.table(
-        {"doc_id": [a[0] for a in added], "content_hash": [a[1] for a in added]},
-        schema=pa.schema([("doc_id", pa.string()), ("content_hash", pa.string())]),
-    )
-    mem.register("added", added_docs)
-    mem.execute("CREATE TABLE dropped AS SELECT unnest(?::VARCHAR[]) AS doc_id", [dropped])
-    source = (
-        f"SELECT doc_id, content_hash FROM read_parquet({_quote_literal(str(old_state))}) "
-        "WHERE doc_id NOT IN (SELECT doc_id FROM dropped) AND doc_id NOT IN "
-        "(SELECT doc_id FROM added) UNION ALL "
-        if old_state is not None and old_state.is_file()
-        else ""
-    ) + "SELECT doc_id, content_hash FROM added"
-    temporary = state.with_name(f".{state.name}.{os.getpid()}")
+def _write_parquet(mem: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
+    """COPY a query to a Parquet file, atomically (temporary file, then rename)."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}")
     mem.execute(
-        f"COPY ({source}) TO {_quote_literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY ({sql}) TO {_quote_literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
+    os.replace(temporary, target)
+
+
+def _update_state(directory: Path, changes: list[tuple[str, str | None]]) -> None:
+    """Record what a commit changed: (doc_id, content_hash), None for a deleted document.
+
+    Changes go to a small delta file (rewritten per run); when it outgrows COMPACT_ROWS it is
+    folded into the base state (one full rewrite, ~1-2 s at a million documents). A crash
+    between the two steps only applies the same delta twice, which changes nothing.
+    """
+    mem = duckdb.connect()
+    mem.register(
+        "run_changes",
+        pa.table(
+            {"doc_id": [c[0] for c in changes], "content_hash": [c[1] for c in changes]},
+            schema=pa.schema([("doc_id", pa.string()), ("content_hash", pa.string())]),
+        ),
+    )
+    delta = directory / DELTA_FILE
+    old = (
+        f"SELECT doc_id, content_hash FROM read_parquet({_quote_literal(str(delta))}) "
+        "WHERE doc_id NOT IN (SELECT doc_id FROM run_changes) UNION ALL "
+        if delta.is_file()
+        else ""
+    )
+    _write_parquet(mem, f"{old}SELECT doc_id, content_hash FROM run_changes", delta)
+    rows = mem.execute(f"SELECT count(*) FROM read_parquet({_quote_literal(str(delta))})")
+    count = rows.fetchone()
+    if count and count[0] > COMPACT_ROWS:
+        _write_parquet(mem, f"SELECT * FROM {_indexed_sql(directory)}", directory / STATE_FILE)
+        delta.unlink()
     mem.close()
-    os.replace(temporary, state)
 
 
 def _threads(threads: int | None) -> int:
@@ -191,10 +210,11 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
             writer.add_document(document(doc_id, lang, title, text))
     writer.commit()
     writer.wait_merging_threads()
-    mem.execute(
-        f"COPY (SELECT doc_id, any_value(content_hash) AS content_hash FROM read_parquet("
-        f"{_quote_literal(str(source))}) GROUP BY doc_id) TO "
-        f"{_quote_literal(str(directory / STATE_FILE))} (FORMAT parquet, COMPRESSION zstd)"
+    _write_parquet(
+        mem,
+        "SELECT doc_id, any_value(content_hash) AS content_hash FROM "
+        f"read_parquet({_quote_literal(str(source))}) GROUP BY doc_id",
+        directory / STATE_FILE,
     )
     mem.close()
     source.unlink()
@@ -203,36 +223,49 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
 
 
 def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, int]:
-    """Add new, replace changed and delete removed documents in the live index (one commit)."""
+    """Add new, replace changed and delete removed documents in the live index (one commit).
+
+    The diff and the texts are read in one read transaction (one snapshot), so the state
+    recorded afterwards is exactly what was indexed.
+    """
     index = store.open()
-    state = store.state_path()
-    if index is None or state is None:
+    directory = store.live_dir()
+    if index is None or directory is None:
         raise SearchIndexMissing(f"no live search index in {store.root}")
-    new, changed, removed, indexed = _diff(state, _current_versions(warehouse))
-    counts = {"added": 0, "replaced": 0, "removed": len(removed), "documents": indexed}
+    with warehouse.reader() as con:
+        con.execute("BEGIN TRANSACTION")
+        new, changed, removed = _diff(con, directory)
+        if len(new) + len(changed) > REBUILD_ROWS:
+            con.execute("COMMIT")
+            raise _TooManyChanges()
+        rows = _fetch(con, new + changed)
+        con.execute("COMMIT")
+    counts = {"added": 0, "replaced": 0, "removed": len(removed)}
     if not (new or changed or removed):
-        return counts
+        return {**counts, "documents": index.searcher().num_docs}
     writer = index.writer(HEAP_BYTES_PER_THREAD * threads, threads)
     for doc_id in changed + removed:
         writer.delete_documents_by_term("doc_id", doc_id)
-    written: list[tuple[str, str]] = []
+    changes: list[tuple[str, str | None]] = [(doc_id, None) for doc_id in removed]
     seen: set[str] = set()
-    for doc_id, content_hash, lang, title, text in _fetch(warehouse, new + changed):
-        if doc_id in seen:
+    for doc_id, content_hash, lang, title, text in rows:
+        if doc_id in seen:  # the warehouse keeps doc ids unique; stay safe if not
             continue
         seen.add(doc_id)
         writer.add_document(document(doc_id, lang, title, text))
-        written.append((doc_id, content_hash))
+        changes.append((doc_id, content_hash))
     writer.commit()
     writer.wait_merging_threads()
-    _write_state(state, state, changed + removed, written)
+    _update_state(directory, changes)
+    index.reload()
     changed_set = set(changed)
-    counts["replaced"] = sum(1 for doc_id, _ in written if doc_id in changed_set)
-    counts["added"] = len(written) - counts["replaced"]
-    # Changed documents that vanished before we read them were deleted, not replaced.
-    counts["removed"] += len(changed_set - seen)
-    counts["documents"] = indexed + counts["added"] - counts["removed"]
-    return counts
+    counts["replaced"] = len(changed_set & seen)
+    counts["added"] = len(seen) - counts["replaced"]
+    return {**counts, "documents": index.searcher().num_docs}
+
+
+class _TooManyChanges(Exception):
+    """More new or changed documents than an incremental refresh should read at once."""
 
 
 def refresh_index(
@@ -284,16 +317,15 @@ def search_status(warehouse: Warehouse, index_dir: Path | None = None) -> dict[s
     store = _store(warehouse, index_dir)
     try:
         index = store.open()
+        directory = store.live_dir()
     except SearchIndexError as exc:
         return {"indexed": 0, "pending": 0, "problem": str(exc)}
-    if index is None:
+    if index is None or directory is None:
         return None
-    new, changed, _, _ = _diff(store.state_path(), _current_versions(warehouse))
-    return {
-        "indexed": index.searcher().num_docs,
-        "pending": len(new) + len(changed),
-        "problem": None,
-    }
+    with warehouse.reader() as con:
+        new, changed, _ = _diff(con, directory)
+    pending = len(new) + len(changed)
+    return {"indexed": index.searcher().num_docs, "pending": pending, "problem": None}
 
 
 def _snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:

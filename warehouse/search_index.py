@@ -3,8 +3,9 @@
 Layout of the index folder (`<data folder>/search/` by default, see `index_dir_for`):
 
     CURRENT                 which index folder is live (JSON; replaced atomically)
-    index-<stamp>-<pid>/    tantivy segment files + `meta.json`, and `crwatch-state.parquet`:
-                            (doc_id, content_hash) of every document the index holds
+    index-<stamp>-<pid>/    tantivy segment files + `meta.json`, and `crwatch-state.parquet`
+                            (+ `crwatch-state-delta.parquet`, the changes since): (doc_id,
+                            content_hash) of every document the index holds
     write.lock              held (flock) by the one process updating the index
 
 Readers open the folder that CURRENT names and search the last committed segments: a writer
@@ -54,6 +55,7 @@ INDEX_FORMAT = 2
 ANALYZER = "crwatch_words_v2"
 CJK_ANALYZER = "crwatch_cjk_v2"
 STATE_FILE = "crwatch-state.parquet"
+DELTA_FILE = "crwatch-state-delta.parquet"
 POINTER_FILE = "CURRENT"
 LOCK_FILE = "write.lock"
 MAX_TOKEN_BYTES = 100  # longer tokens (URL debris, base64) are dropped; UTF-8 bytes
@@ -223,11 +225,6 @@ class SearchIndex:
                 last = exc
                 time.sleep(0.05 * (attempt + 1))
         raise SearchIndexError(f"cannot open the search index in {directory}: {last}")
-
-    def state_path(self, directory: Path | None = None) -> Path | None:
-        """The state file of an index folder (default: the live one)."""
-        directory = directory or self.live_dir()
-        return None if directory is None else directory / STATE_FILE
 
     def search(self, index: tantivy.Index, query: tantivy.Query, limit: int) -> list[Hit]:
         """The best `limit` hits of a query, best first."""
