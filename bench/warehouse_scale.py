@@ -58,7 +58,7 @@ ENTITIES = ["xi_jinping", "putin", "lavrov", "wang_yi", "sco", "brics", "moscow"
 SEARCHES = ["Putin", "Путин", "普京", "energy trade", "Пекин", "北京", "pipeline", "China Russia",
             "习近平", "санкции", "Putin 普京 Путин", "中俄 energy", "全面战略协作伙伴关系",
             "Россия Китай газ"]  # fmt: skip
-MARKER = "zzfreshmarker"
+MARKER = f"zzfresh{int(time.time())}"  # a word only this run's new documents carry
 
 
 def _sentences(text: str, lang: str) -> list[str]:
@@ -292,7 +292,14 @@ class _Results(list[tuple[str, float, float, int, str]]):
         print(f"{name:<38} {seconds:>9.3f} {ratio:>8.1f} {rows:>9,}  {note}", flush=True)
 
 
-def run(docs: int, path: Path, keep: bool, skip_search: bool, existing: bool = False) -> None:
+def run(
+    docs: int,
+    path: Path,
+    keep: bool,
+    skip_search: bool,
+    existing: bool = False,
+    reuse_index: bool = False,
+) -> None:
     if existing:
         with duckdb.connect(str(path), read_only=True) as con:
             row = con.execute("SELECT count(*) FROM documents").fetchone()
@@ -328,21 +335,24 @@ def run(docs: int, path: Path, keep: bool, skip_search: bool, existing: bool = F
     con.close()
     if not skip_search:
         wh = Warehouse(path)
-        stats, peak_gb = _build_index(path)
-        seconds = float(stats["seconds"])  # type: ignore[arg-type]
-        size = _folder_mb(index_dir_for(wh))
-        results.append(("search index build (child process)", seconds, seconds / base, docs,
-                        f"peak RSS {peak_gb:.2f} GB, index {size:,.0f} MB"))  # fmt: skip
+        if reuse_index and (index_dir_for(wh) / "CURRENT").is_file():
+            print(f"reusing the search index in {index_dir_for(wh)}")
+        else:
+            stats, peak_gb = _build_index(path)
+            seconds = float(stats["seconds"])  # type: ignore[arg-type]
+            size = _folder_mb(index_dir_for(wh))
+            results.append(("search index build (child process)", seconds, seconds / base, docs,
+                            f"peak RSS {peak_gb:.2f} GB, index {size:,.0f} MB"))  # fmt: skip
         med, hits = _search_latency(wh, show=True)
         results.append((f"search (median of {len(SEARCHES)})", med, med / base, hits, ""))
         # One run's worth of documents (0.2%, at most 2,000) and 500 re-crawled texts.
         extra = min(2000, max(1, docs // 500))
         with wh.writer() as wcon:
             wcon.execute(
-                "INSERT INTO documents SELECT * REPLACE ('n' || doc_id AS doc_id,"
-                " 'n' || canonical_url AS canonical_url, 'n' || content_hash AS content_hash,"
-                f" title || ' {MARKER}' AS title)"
-                f" FROM documents USING SAMPLE {extra} ROWS"
+                f"INSERT INTO documents SELECT * REPLACE ('{MARKER}' || doc_id AS doc_id,"
+                f" '{MARKER}' || canonical_url AS canonical_url,"
+                f" '{MARKER}' || content_hash AS content_hash, title || ' {MARKER}' AS title)"
+                f" FROM documents WHERE doc_id LIKE 'd%' USING SAMPLE {extra} ROWS"
             )
             wcon.execute(
                 "UPDATE documents SET text = text || ' zzchangedmarker',"
@@ -378,13 +388,25 @@ def main() -> None:
     parser.add_argument(
         "--existing", action="store_true", help="time an existing --db made with --keep"
     )
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="with --existing: keep the search index already built (time searches and a run)",
+    )
     args = parser.parse_args()
     path = args.db or Path(tempfile.mkdtemp(prefix="crwatch-scale-")) / "scale.duckdb"
     if args.existing and not path.exists():
         sys.exit(f"--existing: no file {path}")
     if path.exists() and not args.existing:
         sys.exit(f"{path} exists: the benchmark needs a fresh file (or --existing)")
-    run(args.docs, path, args.keep or args.existing, args.no_search, args.existing)
+    run(
+        args.docs,
+        path,
+        args.keep or args.existing,
+        args.no_search,
+        args.existing,
+        args.reuse_index,
+    )
 
 
 if __name__ == "__main__":

@@ -460,3 +460,30 @@ def test_missing_or_damaged_index_says_what_to_do_and_refresh_repairs_it(
         search(warehouse, "Putin")
     stats = refresh_index(warehouse)  # an ingest's refresh repairs it too
     assert stats["rebuilt"] and _urls(search(warehouse, "Putin")[1])[0] == "en-summit.html"
+
+
+def test_state_delta_is_folded_in_and_many_changes_rebuild(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compaction of the state keeps what the index holds; a flood of changes rebuilds."""
+    import warehouse.search as search_module
+
+    index = index_dir_for(warehouse)
+    live = index / json.loads((index / "CURRENT").read_text())["index"]
+    _insert(warehouse, [("c1", "en", "Arctic shipping", "Icebreakers escorted Arctic convoys.")])
+    refresh_index(warehouse)
+    assert (live / "crwatch-state-delta.parquet").is_file()  # a run writes only its delta
+    monkeypatch.setattr(search_module, "COMPACT_ROWS", 1)
+    _insert(warehouse, [("c2", "en", "Arctic ports", "Two Arctic ports opened."),
+                        ("c3", "ru", "Арктика", "Арктические порты открылись.")])  # fmt: skip
+    stats = refresh_index(warehouse)
+    assert stats["added"] == 2 and not (live / "crwatch-state-delta.parquet").exists()
+    assert search_status(warehouse)["pending"] == 0  # type: ignore[index]
+    assert sorted(r[0] for r in search(warehouse, "Arctic")[1]) == ["c1", "c2"]
+    assert [r[0] for r in search(warehouse, "арктический")[1]] == ["c3"]  # stemmed alike
+    assert refresh_index(warehouse)["added"] == 0  # the folded state is complete
+
+    monkeypatch.setattr(search_module, "REBUILD_ROWS", 2)
+    _insert(warehouse, [(f"f{i}", "en", "Fertiliser", f"Potash cargo {i}.") for i in range(3)])
+    stats = refresh_index(warehouse)
+    assert stats["rebuilt"] and len(search(warehouse, "potash")[1]) == 3

@@ -296,9 +296,14 @@ def refresh_index(
         if full or not usable:
             _rebuild(store, warehouse, _threads(threads))
             rebuilt = True
-        counts = _sync(
-            store, warehouse, 1 if threads is None and not rebuilt else _threads(threads)
-        )
+        # A run's few documents need no second thread; a catch-up after a rebuild may.
+        sync_threads = 1 if threads is None and not rebuilt else _threads(threads)
+        try:
+            counts = _sync(store, warehouse, sync_threads)
+        except _TooManyChanges:
+            _rebuild(store, warehouse, _threads(threads))
+            rebuilt = True
+            counts = _sync(store, warehouse, _threads(threads))
     return {
         **counts,
         "pending": 0,

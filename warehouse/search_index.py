@@ -3,7 +3,7 @@
 Layout of the index folder (`<data folder>/search/` by default, see `index_dir_for`):
 
     CURRENT                 which index folder is live (JSON; replaced atomically)
-    index-<stamp>-<pid>/    tantivy segment files + `meta.json`, and `crwatch-state.parquet`
+    index-<stamp>-<id>/     tantivy segment files + `meta.json`, and `crwatch-state.parquet`
                             (+ `crwatch-state-delta.parquet`, the changes since): (doc_id,
                             content_hash) of every document the index holds
     write.lock              held (flock) by the one process updating the index
@@ -41,6 +41,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -264,8 +265,8 @@ class SearchIndex:
     def create(self) -> tuple[Path, tantivy.Index]:
         """A new, empty index folder (not live until `switch_to`)."""
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        directory = self.root / f"index-{stamp}-{os.getpid()}"
-        shutil.rmtree(directory, ignore_errors=True)
+        # Never the live folder's name, even within the same second and process.
+        directory = self.root / f"index-{stamp}-{uuid.uuid4().hex[:8]}"
         directory.mkdir(parents=True)
         index = tantivy.Index(schema(), path=str(directory), reuse=False)
         register_analyzers(index)
