@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from warehouse.db import QueryError, Warehouse
 from warehouse.search_index import (
@@ -152,6 +151,8 @@ def _update_state(directory: Path, changes: list[tuple[str, str | None]]) -> Non
     folded into the base state (one full rewrite, ~1-2 s at a million documents). A crash
     between the two steps only applies the same delta twice, which changes nothing.
     """
+    import pyarrow as pa  # here, not at the top: importing it costs searches ~0.2 s
+
     mem = duckdb.connect()
     mem.register(
         "run_changes",
