@@ -25,9 +25,11 @@ part of the warehouse file: `export` and backups leave it out, and it can always
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +225,20 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
     return len(seen)
 
 
+@contextlib.contextmanager
+def _snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One read transaction around several queries (reuses one the reader already opened)."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:  # the connection is already inside one
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute("COMMIT")
+
+
 def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, int]:
     """Add new, replace changed and delete removed documents in the live index (one commit).
 
@@ -233,14 +249,11 @@ def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, i
     directory = store.live_dir()
     if index is None or directory is None:
         raise SearchIndexMissing(f"no live search index in {store.root}")
-    with warehouse.reader() as con:
-        con.execute("BEGIN TRANSACTION")
+    with warehouse.reader() as con, _snapshot(con):
         new, changed, removed = _diff(con, directory)
         if len(new) + len(changed) > REBUILD_ROWS:
-            con.execute("COMMIT")
             raise _TooManyChanges()
         rows = _fetch(con, new + changed)
-        con.execute("COMMIT")
     counts = {"added": 0, "replaced": 0, "removed": len(removed)}
     if not (new or changed or removed):
         return {**counts, "documents": index.searcher().num_docs}
