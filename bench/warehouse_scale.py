@@ -276,7 +276,8 @@ def _build_index(path: Path) -> tuple[dict[str, object], float]:
         check=True,
     )
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return json.loads(done.stdout.strip().splitlines()[-1]), peak_kb / 1e6
+    last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1]
+    return json.loads(last), peak_kb / 1e6
 
 
 def _folder_mb(path: Path) -> float:

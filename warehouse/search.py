@@ -193,6 +193,7 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
     directory, index = store.create()
     source = directory / "crwatch-source.parquet"
     with warehouse.reader() as con:
+        con.execute("SET enable_progress_bar = false")  # keep a CLI's stdout clean
         con.execute(
             "COPY (SELECT doc_id, content_hash, lang, title, text FROM documents) "
             f"TO {_quote_literal(str(source))} (FORMAT parquet, COMPRESSION zstd)"
