@@ -300,6 +300,7 @@ def run(
     skip_search: bool,
     existing: bool = False,
     reuse_index: bool = False,
+    search_only: bool = False,
 ) -> None:
     if existing:
         with duckdb.connect(str(path), read_only=True) as con:
@@ -313,11 +314,30 @@ def run(
     size_mb = path.stat().st_size / 1e6
     print(f"\n{docs:,} documents, file {size_mb:,.0f} MB\n")
     print(f"{'what':<38} {'seconds':>9} {'x scan':>8} {'rows':>9}  note", flush=True)
-    refresh = time_refresh(path, docs)
     con = duckdb.connect(str(path), read_only=True)
     base, _ = _time(con, "SELECT lang, count(*) FROM documents GROUP BY lang")
     results = _Results()
     results.append(("baseline: lang count scan", base, 1.0, 3, ""))
+    if search_only:
+        con.close()
+    else:
+        _time_queries(path, docs, con, base, results)
+    if not skip_search:
+        _time_search(path, docs, base, results, reuse_index)
+    print(f"file {path.stat().st_size / 1e6:,.0f} MB at the end")
+    if not keep:
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+        shutil.rmtree(index_dir_for(Warehouse(path)), ignore_errors=True)
+
+
+def _time_queries(
+    path: Path, docs: int, con: duckdb.DuckDBPyConnection, base: float, results: _Results
+) -> None:
+    """The facts refresh per batch, the story views and the named queries."""
+    con.close()
+    refresh = time_refresh(path, docs)
+    con = duckdb.connect(str(path), read_only=True)
     results.append(("facts refresh, 500 newest docs", refresh[0], refresh[0] / base, 500,
                     "writer, per live batch"))  # fmt: skip
     results.append(("facts refresh, 500 docs over 4 years", refresh[1], refresh[1] / base, 500,
@@ -334,9 +354,13 @@ def run(
             results.append((f"query {named.name}", float("nan"), float("nan"), 0,
                             str(exc).splitlines()[0][:60]))  # fmt: skip
     con.close()
-    if not skip_search:
+
+
+def _time_search(path: Path, docs: int, base: float, results: _Results, reuse: bool) -> None:
+    """Build the search index (child process), time searches and a run's incremental update."""
+    if True:
         wh = Warehouse(path)
-        if reuse_index and (index_dir_for(wh) / "CURRENT").is_file():
+        if reuse and (index_dir_for(wh) / "CURRENT").is_file():
             print(f"reusing the search index in {index_dir_for(wh)}")
         else:
             stats, peak_gb = _build_index(path)
@@ -371,11 +395,6 @@ def run(
                         extra, note))  # fmt: skip
         med, hits = _search_latency(wh)
         results.append(("search after the run (median)", med, med / base, hits, ""))
-    print(f"file {path.stat().st_size / 1e6:,.0f} MB at the end")
-    if not keep:
-        path.unlink(missing_ok=True)
-        Path(str(path) + ".wal").unlink(missing_ok=True)
-        shutil.rmtree(index_dir_for(Warehouse(path)), ignore_errors=True)
 
 
 def main() -> None:
@@ -394,6 +413,9 @@ def main() -> None:
         action="store_true",
         help="with --existing: keep the search index already built (time searches and a run)",
     )
+    parser.add_argument(
+        "--search-only", action="store_true", help="skip the facts refresh, views and queries"
+    )
     args = parser.parse_args()
     path = args.db or Path(tempfile.mkdtemp(prefix="crwatch-scale-")) / "scale.duckdb"
     if args.existing and not path.exists():
@@ -407,6 +429,7 @@ def main() -> None:
         args.no_search,
         args.existing,
         args.reuse_index,
+        args.search_only,
     )
 
 

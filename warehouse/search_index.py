@@ -52,7 +52,7 @@ import tantivy
 from warehouse.db import WarehouseError
 
 # Bump when tokenisation or the schema changes: an index of another format is rebuilt.
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 ANALYZER = "crwatch_words_v2"
 CJK_ANALYZER = "crwatch_cjk_v2"
 STATE_FILE = "crwatch-state.parquet"
@@ -113,12 +113,15 @@ def cjk_runs(text: str) -> list[str]:
 
 
 def schema() -> tantivy.Schema:
-    """doc_id (stored, exact), lang (exact, for the language filter), body and cjk (text)."""
+    """doc_id (exact), lang (exact, for the filter), body and cjk (searched), shown (stored)."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("doc_id", stored=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("lang", tokenizer_name="raw", index_option="basic")
     builder.add_text_field("body", tokenizer_name=ANALYZER, index_option="freq")
     builder.add_text_field("cjk", tokenizer_name=CJK_ANALYZER, index_option="freq")
+    # What a result shows (title, url, dates, text for the snippet), stored but not indexed,
+    # so a search never reads the warehouse.
+    builder.add_bytes_field("shown", stored=True, indexed=False)
     return builder.build()
 
 
@@ -177,10 +180,24 @@ def build_query(
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result from the index: the document id and its BM25 score."""
+    """One search result: the document id, its BM25 score and what the index stored of it."""
 
     doc_id: str
     score: float
+    lang: str | None
+    title: str | None
+    url: str | None
+    published_at: dt.datetime | None
+    seen_at: dt.datetime | None
+    text: str
+
+
+def _time(value: Any) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromtimestamp(value / 1e6, dt.UTC)
+
+
+def _micros(value: dt.datetime | None) -> int | None:
+    return None if value is None else round(value.timestamp() * 1e6)
 
 
 class SearchIndex:
@@ -228,14 +245,28 @@ class SearchIndex:
         raise SearchIndexError(f"cannot open the search index in {directory}: {last}")
 
     def search(self, index: tantivy.Index, query: tantivy.Query, limit: int) -> list[Hit]:
-        """The best `limit` hits of a query, best first."""
+        """The best `limit` hits of a query, best first, with their stored fields."""
         searcher = index.searcher()
         result = searcher.search(query, limit, count=False)
         hits = []
         for score, address in result.hits:
-            doc_id = searcher.doc(address).get_first("doc_id")
-            if doc_id is not None:
-                hits.append(Hit(str(doc_id), float(score)))
+            stored = searcher.doc(address)
+            doc_id, shown = stored.get_first("doc_id"), stored.get_first("shown")
+            if doc_id is None or shown is None:
+                continue
+            fields = json.loads(bytes(shown))
+            hits.append(
+                Hit(
+                    str(doc_id),
+                    float(score),
+                    fields.get("lang"),
+                    fields.get("title"),
+                    fields.get("url"),
+                    _time(fields.get("published")),
+                    _time(fields.get("seen")),
+                    fields.get("text") or "",
+                )
+            )
         return hits
 
     # -- writing --------------------------------------------------------------------------
@@ -285,7 +316,29 @@ class SearchIndex:
                 shutil.rmtree(other, ignore_errors=True)
 
 
-def document(doc_id: str, lang: str | None, title: str | None, text: str | None) -> Any:
+def document(
+    doc_id: str,
+    lang: str | None,
+    title: str | None,
+    text: str | None,
+    url: str | None = None,
+    published_at: dt.datetime | None = None,
+    seen_at: dt.datetime | None = None,
+) -> Any:
     """The tantivy document of one warehouse document (title and text are searched alike)."""
     body = fold(f"{title or ''}\n{text or ''}")
-    return tantivy.Document(doc_id=doc_id, lang=lang or "", body=body, cjk=cjk_runs(body))
+    shown = {
+        "lang": lang,
+        "title": title,
+        "url": url,
+        "published": _micros(published_at),
+        "seen": _micros(seen_at),
+        "text": text,
+    }
+    return tantivy.Document(
+        doc_id=doc_id,
+        lang=lang or "",
+        body=body,
+        cjk=cjk_runs(body),
+        shown=json.dumps(shown, ensure_ascii=False).encode(),
+    )
