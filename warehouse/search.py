@@ -283,6 +283,9 @@ def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, i
         if len(new) + len(changed) > REBUILD_ROWS:
             raise _TooManyChanges()
         rows = _fetch(con, new + changed, since)
+        missed = set(new + changed) - {row[0] for row in rows}
+        if missed:  # the time bounds cover every listed document; never lose one if not
+            rows.extend(_fetch(con, sorted(missed), None))
     counts = {"added": 0, "replaced": 0, "removed": len(removed)}
     if not (new or changed or removed):
         return {**counts, "documents": index.searcher().num_docs}
