@@ -6,7 +6,7 @@ the corpus is absent) into a fresh warehouse each time, alternating:
     plain    `run_ingest(settings, [warc], ...)` with no Prefect at all (`run_task=None`)
     prefect  `ingest_flow(replay=[warc])`: a flow run, its tasks, state reports to the API
 
-Both include starting the extraction pool and the search-index rebuild. The Prefect API is
+Both include starting the extraction pool and the search-index update. The Prefect API is
 started once before timing (a warm-up flow run), as it is under `crwatch serve`; the cold
 start of the temporary server is printed separately. Target: overhead <= 25 %. With `--dask`
 the flow is also timed with `runner = "dask"` (a local cluster of `--dask-workers`), for

@@ -3,9 +3,9 @@ and full-text search against a bare scan.
 
     .venv/bin/python bench/warehouse_scale.py --docs 50000
     .venv/bin/python bench/warehouse_scale.py            # 1,000,000 documents (~10+ GB temp)
-    .venv/bin/python bench/warehouse_scale.py --no-fts --keep --db /tmp/w.duckdb
+    .venv/bin/python bench/warehouse_scale.py --no-search --keep --db /tmp/w.duckdb
     .venv/bin/python bench/warehouse_scale.py --existing --db /tmp/w.duckdb   # time it again
-    .venv/bin/python bench/warehouse_scale.py --no-fts --lake /tmp/lake      # on a DuckLake
+    .venv/bin/python bench/warehouse_scale.py --lake /tmp/lake                # on a DuckLake
 
 With --lake FOLDER the generated file is moved into a new lake there (`copy_to_lake`, the code
 behind `crwatch migrate --to-lake`, counts checked) and everything is timed on the lake.
@@ -19,6 +19,13 @@ classification (levels/topics/stance) and a few entity mentions, and one `fetche
 Each query in warehouse/queries/*.sql (if the folder exists; `-- param: name TYPE = default`
 headers give the bound defaults) and the views stories, relevant_stories, reports_by_day are
 timed (median of 3) as a ratio to `SELECT lang, count(*) FROM documents GROUP BY lang`.
+
+Search (unless --no-search): the tantivy index is built from scratch by `refresh_index` in a
+child process, whose peak RSS (`getrusage(RUSAGE_CHILDREN).ru_maxrss`, which also counts the
+index files it maps) is reported; then the SEARCHES (zh, ru, en, mixed) are timed one by one
+(median), a run's worth of new documents (2,000, each with a marker word) and 500 changed
+texts are written and the incremental refresh that makes them searchable is timed, and the
+searches are timed again.
 """
 
 from __future__ import annotations
@@ -28,7 +35,10 @@ import gzip
 import json
 import os
 import re
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +52,7 @@ sys.path.insert(0, str(REPO))
 from warehouse.db import Warehouse  # noqa: E402
 from warehouse.facts import rebuild_facts, refresh_facts  # noqa: E402
 from warehouse.queries import bind, list_queries  # noqa: E402
-from warehouse.search import refresh_index, search  # noqa: E402
+from warehouse.search import index_dir_for, refresh_index, search  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "news"
 CHUNK = 100_000
@@ -50,7 +60,9 @@ TOPICS = ["energy", "trade", "security", "diplomacy", "finance", "technology", "
 ENTITIES = ["xi_jinping", "putin", "lavrov", "wang_yi", "sco", "brics", "moscow", "beijing",
             "gazprom", "cnpc", "power_of_siberia_2", "belt_and_road"]  # fmt: skip
 SEARCHES = ["Putin", "Путин", "普京", "energy trade", "Пекин", "北京", "pipeline", "China Russia",
-            "习近平", "санкции"]  # fmt: skip
+            "习近平", "санкции", "Putin 普京 Путин", "中俄 energy", "全面战略协作伙伴关系",
+            "Россия Китай газ"]  # fmt: skip
+MARKER = f"zzfresh{int(time.time())}"  # a word only this run's new documents carry
 
 
 def _sentences(text: str, lang: str) -> list[str]:
@@ -243,15 +255,46 @@ def _time(
     return statistics.median(times), rows
 
 
-def _search_latency(wh: Warehouse) -> tuple[float, int]:
+def _search_latency(wh: Warehouse, show: bool = False) -> tuple[float, int]:
     """Median seconds of the SEARCHES queries (20 results each), and the hits they found."""
     latencies = []
     hits = 0
     for text in SEARCHES:
         started = time.perf_counter()
-        hits += len(search(wh, text, limit=20)[1])
+        found = len(search(wh, text, limit=20)[1])
         latencies.append(time.perf_counter() - started)
+        hits += found
+        if show:
+            print(f"    search {text!r}: {latencies[-1]:.3f} s, {found} rows", flush=True)
     return statistics.median(latencies), hits
+
+
+BUILD_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from warehouse.db import Warehouse
+from warehouse.search import refresh_index
+stats = refresh_index(Warehouse(Path(sys.argv[2])), full=True)
+print(json.dumps(stats))
+"""
+
+
+def _build_index(path: Path) -> tuple[dict[str, object], float]:
+    """Build the search index in a child process: (its stats, its peak RSS in GB)."""
+    done = subprocess.run(
+        [sys.executable, "-c", BUILD_SCRIPT, str(REPO), str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    last = [line for line in done.stdout.splitlines() if line.startswith("{")][-1]
+    return json.loads(last), peak_kb / 1e6
+
+
+def _folder_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
 
 
 class _Results(list[tuple[str, float, float, int, str]]):
@@ -267,8 +310,10 @@ def run(
     docs: int,
     path: Path,
     keep: bool,
-    skip_fts: bool,
+    skip_search: bool,
     existing: bool = False,
+    reuse_index: bool = False,
+    search_only: bool = False,
     lake: Path | None = None,
 ) -> None:
     if existing:
@@ -291,13 +336,36 @@ def run(
         print(f"copied into the lake {lake} in {time.perf_counter() - started:.1f} s:"
               f" {len(copies)} tables, counts equal; {folder_size(lake) / 1e6:,.0f} MB,"
               f" {live_files(Warehouse(lake))} files\n")  # fmt: skip
-        skip_fts = True  # the FTS index lives in a DuckDB file, not on the lake
     print(f"{'what':<38} {'seconds':>9} {'x scan':>8} {'rows':>9}  note", flush=True)
-    refresh = time_refresh(path, docs, lake=lake)
     con = _open(path, lake, read_only=True)
     base, _ = _time(con, "SELECT lang, count(*) FROM documents GROUP BY lang")
     results = _Results()
     results.append(("baseline: lang count scan", base, 1.0, 3, ""))
+    if search_only:
+        con.close()
+    else:
+        _time_queries(path, docs, con, base, results, lake)
+    if not skip_search:
+        _time_search(lake or path, docs, base, results, reuse_index)
+    print(f"file {path.stat().st_size / 1e6:,.0f} MB at the end")
+    if not keep:
+        path.unlink(missing_ok=True)
+        Path(str(path) + ".wal").unlink(missing_ok=True)
+        shutil.rmtree(index_dir_for(Warehouse(path)), ignore_errors=True)
+
+
+def _time_queries(
+    path: Path,
+    docs: int,
+    con: duckdb.DuckDBPyConnection,
+    base: float,
+    results: _Results,
+    lake: Path | None = None,
+) -> None:
+    """The facts refresh per batch, the story views and the named queries."""
+    con.close()
+    refresh = time_refresh(path, docs, lake=lake)
+    con = _open(path, lake, read_only=True)
     results.append(("facts refresh, 500 newest docs", refresh[0], refresh[0] / base, 500,
                     "writer, per live batch"))  # fmt: skip
     results.append(("facts refresh, 500 docs over 4 years", refresh[1], refresh[1] / base, 500,
@@ -314,30 +382,56 @@ def run(
             results.append((f"query {named.name}", float("nan"), float("nan"), 0,
                             str(exc).splitlines()[0][:60]))  # fmt: skip
     con.close()
-    if not skip_fts:
-        wh = Warehouse(path)
-        stats = refresh_index(wh)
-        results.append(("FTS index build", stats["seconds"], stats["seconds"] / base, docs, ""))
-        med, hits = _search_latency(wh)
-        results.append((f"FTS search (median of {len(SEARCHES)})", med, med / base, hits, ""))
-        # One more run's worth of documents (0.2%, at most 2,000): listed as pending, not indexed.
-        extra = min(2000, max(1, docs // 500))
-        with wh.writer() as wcon:
-            wcon.execute(
-                "INSERT INTO documents SELECT * REPLACE ('n' || doc_id AS doc_id,"
-                " 'n' || canonical_url AS canonical_url, 'n' || content_hash AS content_hash)"
-                f" FROM documents USING SAMPLE {extra} ROWS"
-            )
-        stats = refresh_index(wh)
-        note = "rebuilt" if stats["rebuilt"] else f"{stats['pending']:,} pending"
-        results.append(("FTS refresh after a run", stats["seconds"], stats["seconds"] / base,
-                        extra, note))  # fmt: skip
-        med, hits = _search_latency(wh)
-        results.append(("FTS search with pending documents", med, med / base, hits, ""))
-    print(f"file {path.stat().st_size / 1e6:,.0f} MB at the end")
-    if not keep:
-        path.unlink(missing_ok=True)
-        Path(str(path) + ".wal").unlink(missing_ok=True)
+
+
+def _time_search(path: Path, docs: int, base: float, results: _Results, reuse: bool) -> None:
+    """Build the search index (child process), time searches and a run's incremental update."""
+    wh = Warehouse(path)
+    if reuse and (index_dir_for(wh) / "CURRENT").is_file():
+        print(f"reusing the search index in {index_dir_for(wh)}")
+    else:
+        stats, peak_gb = _build_index(path)
+        seconds = float(stats["seconds"])  # type: ignore[arg-type]
+        size = _folder_mb(index_dir_for(wh))
+        results.append(("search index build (child process)", seconds, seconds / base, docs,
+                        f"peak RSS {peak_gb:.2f} GB, index {size:,.0f} MB"))  # fmt: skip
+    med, hits = _search_latency(wh, show=True)
+    results.append((f"search (median of {len(SEARCHES)})", med, med / base, hits, ""))
+    # A run's worth of new documents (0.2%, at most 2,000), stored as an ingest stores
+    # them (first_seen_at = now, appended); then a run re-crawling 500 old documents
+    # (last_changed_at = now, texts changed in place all over the table).
+    extra = min(2000, max(1, docs // 500))
+    with wh.writer() as wcon:
+        wcon.execute(
+            f"INSERT INTO documents SELECT * REPLACE ('{MARKER}' || doc_id AS doc_id,"
+            f" '{MARKER}' || canonical_url AS canonical_url,"
+            f" '{MARKER}' || content_hash AS content_hash, title || ' {MARKER}' AS title,"
+            " now() AS first_seen_at)"
+            f" FROM documents WHERE doc_id LIKE 'd%' USING SAMPLE {extra} ROWS"
+        )
+    started = time.perf_counter()
+    stats = refresh_index(wh)
+    found = len(search(wh, MARKER, limit=10_000)[1])
+    seconds = time.perf_counter() - started
+    note = f"+{stats['added']:,}, refresh {stats['seconds']:.2f} s; {found:,} found"
+    results.append(("run adding documents: searchable after", seconds, seconds / base,
+                    extra, note))  # fmt: skip
+    changed = min(500, extra)
+    with wh.writer() as wcon:
+        wcon.execute(
+            f"UPDATE documents SET text = text || ' {MARKER}x', last_changed_at = now(),"
+            " content_hash = 'c' || content_hash WHERE doc_id IN"
+            f" (SELECT doc_id FROM documents WHERE doc_id LIKE 'd%' USING SAMPLE"
+            f" {changed} ROWS)"
+        )
+    started = time.perf_counter()
+    stats = refresh_index(wh)
+    found = len(search(wh, f"{MARKER}x", limit=10_000)[1])
+    seconds = time.perf_counter() - started
+    note = f"~{stats['replaced']:,} replaced, refresh {stats['seconds']:.2f} s; {found:,} found"
+    results.append(("run re-crawling old documents", seconds, seconds / base, changed, note))
+    med, hits = _search_latency(wh)
+    results.append(("search after the run (median)", med, med / base, hits, ""))
 
 
 def main() -> None:
@@ -345,9 +439,19 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=1_000_000)
     parser.add_argument("--db", type=Path, help="DuckDB file to create (default: a temp file)")
     parser.add_argument("--keep", action="store_true", help="keep the generated file")
-    parser.add_argument("--no-fts", action="store_true", help="skip the FTS build and search")
+    parser.add_argument(
+        "--no-search", "--no-fts", action="store_true", help="skip the search index and searches"
+    )
     parser.add_argument(
         "--existing", action="store_true", help="time an existing --db made with --keep"
+    )
+    parser.add_argument(
+        "--reuse-index",
+        action="store_true",
+        help="with --existing: keep the search index already built (time searches and a run)",
+    )
+    parser.add_argument(
+        "--search-only", action="store_true", help="skip the facts refresh, views and queries"
     )
     parser.add_argument("--lake", type=Path, help="copy into a new lake here and time that")
     args = parser.parse_args()
@@ -358,7 +462,16 @@ def main() -> None:
         sys.exit(f"--existing: no file {path}")
     if path.exists() and not args.existing:
         sys.exit(f"{path} exists: the benchmark needs a fresh file (or --existing)")
-    run(args.docs, path, args.keep or args.existing, args.no_fts, args.existing, args.lake)
+    run(
+        args.docs,
+        path,
+        args.keep or args.existing,
+        args.no_search,
+        args.existing,
+        args.reuse_index,
+        args.search_only,
+        args.lake,
+    )
 
 
 if __name__ == "__main__":

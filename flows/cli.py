@@ -591,11 +591,12 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
 @click.option(
     "--refresh",
     is_flag=True,
-    help="Rebuild the whole search index first (ingest keeps it current).",
+    help="Rebuild the search index from the warehouse first (ingest keeps it current; this "
+    "repairs a missing or damaged index).",
 )
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
 def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: str) -> None:
-    """Full-text search over titles and texts (DuckDB FTS, BM25; Chinese by character).
+    """Full-text search over titles and texts (tantivy BM25; Chinese by character bigrams).
 
     \b
     Examples:
@@ -614,7 +615,9 @@ def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: s
     try:
         if refresh:
             stats = refresh_index(warehouse, full=True)
-            console.print(f"search index: {stats['documents']} documents, {stats['seconds']:.1f} s")
+            console.print(
+                f"search index rebuilt: {stats['documents']} documents, {stats['seconds']:.1f} s"
+            )
         if text is not None:
             columns, rows = run_search(warehouse, text, lang=lang, limit=limit)
             _emit(columns, rows, fmt)

@@ -101,20 +101,29 @@ def check_lock(lock_file: Path = PROJECT_ROOT / "requirements.lock") -> Check:
     return Check("lock file", OK, f"installed packages match {lock_file.name} ({len(pins)} pins)")
 
 
+# The extensions the warehouse loads from their packages' files (never downloaded).
+WAREHOUSE_EXTENSIONS = (
+    ("duckdb_extension_ducklake", "ducklake"),
+    ("duckdb_extension_sqlite_scanner", "sqlite_scanner"),
+    ("duckdb_extension_postgres_scanner", "postgres_scanner"),
+)
+
+
 def _extension_files() -> dict[str, Path]:
-    """name -> extension binary of every installed duckdb-extension-* package."""
+    """name -> extension binary: the warehouse's own, then any other duckdb-extension-* package."""
     import duckdb
 
-    from warehouse import search
+    from warehouse.db import extension_path
 
-    files: dict[str, Path] = {"fts": search.fts_extension_path()}
+    files = {name: extension_path(package, name) for package, name in WAREHOUSE_EXTENSIONS}
     for dist in metadata.distributions():
-        name = _canonical(dist.metadata["Name"] or "")
-        if not name.startswith("duckdb-extension-") or name == "duckdb-extension-fts":
+        if not _canonical(dist.metadata["Name"] or "").startswith("duckdb-extension-"):
             continue
         for file in dist.files or []:
             if file.name.endswith(".duckdb_extension") and f"v{duckdb.__version__}" in str(file):
-                files[file.name.removesuffix(".duckdb_extension")] = Path(str(file.locate()))
+                files.setdefault(
+                    file.name.removesuffix(".duckdb_extension"), Path(str(file.locate()))
+                )
     return files
 
 

@@ -39,6 +39,10 @@ from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import error_text, mark_crashed
 from warehouse.search import refresh_index
 
+# A run waits this long for another process's index refresh, then leaves its documents to the
+# next refresh (they are committed in the warehouse either way).
+SEARCH_WAIT_SECONDS = 30.0
+
 if TYPE_CHECKING:
     from flows.dask_pool import DaskExtractionPool
     from flows.live import LiveRun
@@ -401,21 +405,23 @@ def _run_locked(
 
 
 def _refresh_search_index(warehouse: Warehouse) -> None:
-    """Make new documents searchable (pending list, or a rebuild); failures are logged only."""
-    if warehouse.is_lake:
-        # DuckDB's FTS index lives inside one DuckDB file; the lake has no place for it.
-        _logger().info("search index: not kept on the lake (full-text search needs its own index)")
-        return
+    """Index what the run stored or changed (tantivy, beside the warehouse); failures are logged.
+
+    The run's documents are already committed, so a failed or busy refresh loses nothing: the
+    next run's refresh (or `crwatch search --refresh`) indexes them.
+    """
     try:
-        stats = refresh_index(warehouse)
+        stats = refresh_index(warehouse, wait_seconds=SEARCH_WAIT_SECONDS)
     except WarehouseError as exc:
-        _logger().error("search index not refreshed: %s", exc)
+        _logger().error("search index not refreshed (the next run catches up): %s", exc)
         return
     _logger().info(
-        "search index: %s %d documents, %d pending, in %.1f s",
-        "rebuilt over" if stats["rebuilt"] else "kept,",
+        "search index: %s%d added, %d replaced, %d removed; %d documents, in %.1f s",
+        "rebuilt, " if stats["rebuilt"] else "",
+        stats["added"],
+        stats["replaced"],
+        stats["removed"],
         stats["documents"],
-        stats["pending"],
         stats["seconds"],
     )
 

@@ -376,12 +376,12 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         )
         search = search_status(warehouse)
         console.print(
-            "search:      not on the lake (DuckDB's full-text index needs a single-file warehouse)"
-            if warehouse.is_lake
-            else "search:      no index yet (`crwatch search --refresh`)"
+            "search:      no index yet (`crwatch search --refresh`)"
             if search is None
+            else f"search:      unusable: {search['problem']} (`crwatch search --refresh`)"
+            if search["problem"]
             else f"search:      {search['indexed']} documents indexed, {search['pending']}"
-            " pending (found by search too)"
+            " pending (indexed by the next ingest)"
         )
         # A row still 'running' while nobody holds the lock (an ingest), or whose process on
         # this machine is gone, belongs to a dead process.

@@ -55,13 +55,19 @@ def test_doctor_passes_on_a_working_setup(doctor_home: Path) -> None:
 def test_doctor_names_a_broken_extension_file(
     doctor_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    broken = tmp_path / "fts.duckdb_extension"
+    import warehouse.db
+
+    broken = tmp_path / "ducklake.duckdb_extension"
     broken.write_bytes(b"\x7fELF truncated by a bad copy")
-    monkeypatch.setattr("warehouse.search.fts_extension_path", lambda: broken)
+    real = warehouse.db.extension_path
+    monkeypatch.setattr(
+        "warehouse.db.extension_path",
+        lambda package, name: broken if name == "ducklake" else real(package, name),
+    )
     result = _doctor()
     assert result.exit_code == 1
     line = _line(result, "duckdb extensions")
-    assert line.startswith("FAIL") and "fts" in line and str(broken) in line
+    assert line.startswith("FAIL") and "ducklake" in line and str(broken) in line
     assert "fix: reinstall the extension package" in line and "--force-reinstall" in line
     assert "1 check(s) failed: duckdb extensions" in result.output
 

@@ -1,10 +1,12 @@
 """Export the warehouse to Parquet: every base table plus the main views, one file each.
 
 Reads through a read-only connection (waits for a running flow's batch like any reader). The
-FTS index's internal tables (schema `fts_main_*`) are skipped; `search_text` and
-`search_pending` are derived search data and skipped too (`warehouse.search.refresh_index`
-rebuilds them). The derived fact tables (`document_facts`, `story_facts`, ...) are exported:
-they are the narrow tables trend analyses start from.
+full-text index is not in the warehouse (a tantivy folder beside it, rebuilt from the documents
+by `crwatch search --refresh`), so nothing of it is exported; `search_text` and
+`search_pending`, the tables of the former DuckDB FTS index, are skipped should a warehouse not
+yet migrated still hold them (migration 011 drops them). The derived fact tables
+(`document_facts`, `story_facts`, ...) are exported: they are the narrow tables trend analyses
+start from.
 """
 
 from __future__ import annotations

@@ -1,199 +1,386 @@
-"""Full-text search over documents with DuckDB's FTS extension, loaded offline.
+"""Full-text search over documents: a tantivy index beside the warehouse, kept current per run.
 
-Loading: DuckDB here has no network, and `INSTALL fts` would try to download. The PyPI package
-`duckdb-extension-fts` (pinned to the exact duckdb version, 1.5.5) ships the binary at
-`duckdb_extension_fts/extensions/v<version>/fts.duckdb_extension`; `LOAD '<that path>'` loads it
-straight from the file, with no extension directory and no install step. It must be loaded on
-every connection that *builds* the index or *queries* it (the stored BM25 macros call the
-extension's `stem` function), including read-only ones.
+Why not DuckDB's FTS extension any more: its index lives inside the warehouse file, is not
+updated on insert, and a rebuild at a million documents took ~10 minutes and ~20 GB while
+holding the write lock; searches took 2.6 s (docs/BENCHMARKS.md). tantivy (a Lucene-like
+engine in Rust, through its Python bindings) keeps its own files, adds and replaces documents
+in small commits, and answers BM25 queries over a million documents in milliseconds.
 
-Chinese (and Japanese/Korean): the FTS tokeniser splits on whitespace and punctuation, so a
-Chinese sentence would become one clause-long "word" and a query for 普京 would find nothing.
-The index is therefore not built on `documents` but on a derived table
-`search_text(doc_id, body)` where every CJK character is surrounded by spaces (character
-unigrams); queries get the same transformation. Unigram BM25 alone is imprecise (普京 would also
-match any text with 京 in 北京), so a query's CJK runs must also appear contiguously in the
-document's title or text (`contains`, evaluated on the BM25 candidates only). Unigrams were
-chosen over bigrams because the split is one `regexp_replace` in SQL (fast at a million
-documents) and any query length works; the contiguity filter restores bigram-like precision.
-Latin and Cyrillic words are matched lower-cased, without stemming or stopwords (one index for
-three languages; an English stemmer would mangle Russian).
+How the index follows the warehouse (`refresh_index`, called at the end of every ingest):
+the warehouse is read only through `Warehouse.reader()` with plain SQL, and what the index
+holds is tracked outside the warehouse, in the index folder's state file (doc_id,
+content_hash). Each refresh compares the documents' (doc_id, content_hash) with that state:
+new documents are added, documents whose text changed (a re-crawl) are deleted by doc id and
+added again in the same commit, documents gone from the warehouse are deleted. A commit is
+atomic, so a search sees all of a run's documents or none, never a document twice. A crash
+between the commit and the state file only makes the next refresh redo those documents (delete
+by doc id, then add: still no duplicates). `refresh_index(full=True)` (`crwatch search
+--refresh`) builds a new index from the warehouse and switches to it when complete; an index
+that is missing, damaged or of an older format is rebuilt the same way.
 
-Keeping it current without rebuilding it every run: DuckDB's FTS index is built once over a
-snapshot and is not updated on insert, and a rebuild costs ~0.5 ms per document while holding
-the write lock (minutes at a million documents). `refresh_index` (called after each ingest)
-therefore only lists the documents that are new or whose text changed since the last build in
-`search_pending` (with their spaced bodies), and rebuilds the whole index only when that set
-outgrows `max(REBUILD_MIN_PENDING, REBUILD_SHARE x indexed)` or when asked (`--refresh`).
-Searches score the pending documents with the same BM25 formula and statistics as the index
-(k=1.2, b=0.75, idf from the index's dictionary), leave the stale indexed copies of changed
-documents out, and merge both into one ranking. A rebuild is thus amortised over at least a
-tenth of the corpus' growth, and new documents are searchable right after the run that stored
-them.
+Search (`search`): the index returns the best documents with their BM25 scores and the fields a
+result shows (title, URL, dates, text for the snippet), stored in the index, so a search never
+opens the warehouse: reading 40 texts from a million-document DuckDB file cost ~1 s per
+search. The index is not part of the warehouse file: `export` and backups leave it out, and it
+can always be rebuilt.
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from warehouse.db import QueryError, Warehouse, WarehouseError
+from warehouse.db import QueryError, Warehouse
+from warehouse.search_index import (
+    DELTA_FILE,
+    STATE_FILE,
+    Hit,
+    SearchIndex,
+    SearchIndexBusy,
+    SearchIndexError,
+    build_query,
+    document,
+)
 
-SEARCH_TABLE = "search_text"
-PENDING_TABLE = "search_pending"
-FTS_SCHEMA = f"fts_main_{SEARCH_TABLE}"
-REBUILD_MIN_PENDING = 2000  # below this many pending documents, never rebuild
-REBUILD_SHARE = 0.1  # rebuild when pending documents exceed this share of the indexed ones
-BM25_K, BM25_B = 1.2, 0.75  # the FTS extension's defaults, used for pending documents too
+__all__ = [
+    "SearchIndexBusy",
+    "SearchIndexError",
+    "SearchIndexMissing",
+    "index_dir_for",
+    "refresh_index",
+    "search",
+    "search_status",
+]
+
 MAX_QUERY_CHARS = 1000  # longer queries are cut: BM25 over thousands of terms helps nobody
 SNIPPET_CHARS = 160
-
-# CJK ideographs, kana and hangul: each becomes its own token.
-_CJK_CLASS = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
-_CJK_SQL_PATTERN = f"([{_CJK_CLASS}])"
-_CJK_CHAR = re.compile(
-    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff]"
+FETCH_CHUNK = 5000  # documents read from the warehouse per query while indexing
+REBUILD_ROWS = 200_000  # more new or changed documents than this: rebuild (streams from Parquet)
+COMPACT_ROWS = 100_000  # fold the state's delta file into its base beyond this many rows
+EXPORT_MEMORY = "1GB"  # DuckDB memory while a rebuild exports and reads the documents
+HEAP_BYTES_PER_THREAD = 128_000_000  # tantivy's indexing buffer; flushed as a segment when full
+WRITE_WAIT_SECONDS = 60.0  # how long a refresh waits for another process's refresh
+TIE_MARGIN = 20  # extra hits fetched so equal scores can be ordered newest first
+# What the index takes from each document (the order `document()` expects after the hash).
+_COLUMNS = (
+    "doc_id, content_hash, lang, title, text, url, published_at, "
+    "coalesce(published_at, first_seen_at) AS seen_at"
 )
-_CJK_RUN = re.compile(
-    "[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff]+"
-)
-_WORD = re.compile(r"\w+", re.UNICODE)
+
+_log = logging.getLogger(__name__)
 
 
-class SearchIndexMissing(WarehouseError):
-    """No FTS index yet: run `refresh_index` (e.g. after an ingest)."""
+class SearchIndexMissing(SearchIndexError):
+    """No index was built yet: run `crwatch search --refresh` (an ingest builds it too)."""
 
 
-class SearchUnavailable(WarehouseError):
-    """The warehouse is a DuckLake: DuckDB's FTS index can only live inside one DuckDB file."""
+def index_dir_for(warehouse: Warehouse) -> Path:
+    """The index folder beside the warehouse: `<folder>/<warehouse name>.search/`."""
+    return warehouse.path.parent / f"{warehouse.path.stem}.search"
 
 
-def _require_file(warehouse: Warehouse) -> None:
-    if warehouse.is_lake:
-        raise SearchUnavailable(
-            "full-text search is not available on the lake warehouse: DuckDB's FTS index lives "
-            "inside a single DuckDB file (a separate search index replaces it). Meanwhile use "
-            "`crwatch sql` with contains()/ILIKE, or set warehouse to a .duckdb file."
-        )
+def _store(warehouse: Warehouse, index_dir: Path | None) -> SearchIndex:
+    return SearchIndex(index_dir or index_dir_for(warehouse))
 
 
-def fts_extension_path() -> Path:
-    """The fts.duckdb_extension binary shipped by the `duckdb-extension-fts` package."""
+def _quote_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _indexed_sql(directory: Path) -> str:
+    """SQL of (doc_id, content_hash) the index folder holds: its base state plus its delta."""
+    base = f"read_parquet({_quote_literal(str(directory / STATE_FILE))})"
+    delta_path = directory / DELTA_FILE
+    if not delta_path.is_file():
+        return f"(SELECT doc_id, content_hash FROM {base})"
+    delta = f"read_parquet({_quote_literal(str(delta_path))})"
+    return (
+        f"(SELECT doc_id, content_hash FROM {base} WHERE doc_id NOT IN "
+        f"(SELECT doc_id FROM {delta}) UNION ALL "
+        f"SELECT doc_id, content_hash FROM {delta} WHERE content_hash IS NOT NULL)"
+    )
+
+
+def _diff(
+    con: duckdb.DuckDBPyConnection, directory: Path
+) -> tuple[list[str], list[str], list[str], Any]:
+    """(new, changed, removed) doc ids between the warehouse and the index, and a time bound.
+
+    One pass over narrow columns (doc_id, content_hash, first_seen_at, last_changed_at),
+    joined with the state file. The bound is the earliest time a new or changed document was
+    stored or re-crawled (None when there are none): `_fetch` uses it to skip old row groups.
+    """
     try:
-        import duckdb_extension_fts
-    except ImportError as exc:  # pragma: no cover - the package is a dependency
-        raise WarehouseError(
-            "full-text search needs the `duckdb-extension-fts` package "
-            f"(same version as duckdb, {duckdb.__version__})"
-        ) from exc
-    base = Path(duckdb_extension_fts.__file__).parent / "extensions"
-    path = base / f"v{duckdb.__version__}" / "fts.duckdb_extension"
-    if not path.is_file():
-        found = sorted(base.glob("*/fts.duckdb_extension"))
-        raise WarehouseError(
-            f"no fts extension for duckdb {duckdb.__version__} under {base} "
-            f"(found: {', '.join(str(p.parent.name) for p in found) or 'none'}); install "
-            f"duckdb-extension-fts=={duckdb.__version__}"
+        rows = con.execute(
+            "SELECT coalesce(d.doc_id, i.doc_id), CASE WHEN d.doc_id IS NULL THEN 'removed' "
+            "WHEN i.doc_id IS NULL THEN 'new' ELSE 'changed' END, d.touched_at "
+            "FROM (SELECT doc_id, content_hash, coalesce(last_changed_at, first_seen_at) "
+            "AS touched_at FROM documents) d "
+            f"FULL JOIN {_indexed_sql(directory)} i ON i.doc_id = d.doc_id "
+            "WHERE d.doc_id IS NULL OR i.doc_id IS NULL "
+            "OR d.content_hash IS DISTINCT FROM i.content_hash"
+        ).fetchall()
+    except duckdb.Error as exc:
+        raise QueryError(f"cannot compare documents with the search index: {exc}") from exc
+    found: dict[str, list[str]] = {"new": [], "changed": [], "removed": []}
+    times = []
+    for doc_id, kind, touched_at in rows:
+        found[kind].append(str(doc_id))
+        if touched_at is not None:
+            times.append(touched_at)
+    return found["new"], found["changed"], found["removed"], min(times, default=None)
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, ids: list[str], since: Any) -> list[tuple[Any, ...]]:
+    """(doc_id, content_hash, lang, title, text, url, published_at, seen_at) of these documents.
+
+    Selecting a few thousand ids by a join alone reads every text in the table (~4-20 s at a
+    million documents); new documents are appended and re-crawls stamp `last_changed_at`, so
+    bounding both times by `since` lets DuckDB skip the old row groups by their min/max. The
+    two branches cover every document whose coalesce(last_changed_at, first_seen_at) >= since.
+    """
+    if since is None:
+        where = "doc_id IN (SELECT unnest($ids::VARCHAR[]))"
+        branches = [f"SELECT {_COLUMNS} FROM documents WHERE {where}"]
+    else:
+        where = "doc_id IN (SELECT unnest($ids::VARCHAR[]))"
+        branches = [
+            f"SELECT {_COLUMNS} FROM documents WHERE first_seen_at >= $since AND {where}",
+            f"SELECT {_COLUMNS} FROM documents WHERE last_changed_at >= $since "
+            f"AND first_seen_at < $since AND {where}",
+        ]
+    rows: list[tuple[Any, ...]] = []
+    for start in range(0, len(ids), FETCH_CHUNK):
+        params: dict[str, Any] = {"ids": ids[start : start + FETCH_CHUNK]}
+        if since is not None:
+            params["since"] = since
+        rows.extend(con.execute(" UNION ALL ".join(branches), params).fetchall())
+    return rows
+
+
+def _write_parquet(mem: duckdb.DuckDBPyConnection, sql: str, target: Path) -> None:
+    """COPY a query to a Parquet file, atomically (temporary file, then rename)."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}")
+    mem.execute(
+        f"COPY ({sql}) TO {_quote_literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    os.replace(temporary, target)
+
+
+def _update_state(directory: Path, changes: list[tuple[str, str | None]]) -> None:
+    """Record what a commit changed: (doc_id, content_hash), None for a deleted document.
+
+    Changes go to a small delta file (rewritten per run); when it outgrows COMPACT_ROWS it is
+    folded into the base state (one full rewrite, ~1-2 s at a million documents). A crash
+    between the two steps only applies the same delta twice, which changes nothing.
+    """
+    import pyarrow as pa  # here, not at the top: importing it costs searches ~0.2 s
+
+    mem = duckdb.connect()
+    mem.register(
+        "run_changes",
+        pa.table(
+            {"doc_id": [c[0] for c in changes], "content_hash": [c[1] for c in changes]},
+            schema=pa.schema([("doc_id", pa.string()), ("content_hash", pa.string())]),
+        ),
+    )
+    delta = directory / DELTA_FILE
+    old = (
+        f"SELECT doc_id, content_hash FROM read_parquet({_quote_literal(str(delta))}) "
+        "WHERE doc_id NOT IN (SELECT doc_id FROM run_changes) UNION ALL "
+        if delta.is_file()
+        else ""
+    )
+    _write_parquet(mem, f"{old}SELECT doc_id, content_hash FROM run_changes", delta)
+    rows = mem.execute(f"SELECT count(*) FROM read_parquet({_quote_literal(str(delta))})")
+    count = rows.fetchone()
+    if count and count[0] > COMPACT_ROWS:
+        _write_parquet(mem, f"SELECT * FROM {_indexed_sql(directory)}", directory / STATE_FILE)
+        delta.unlink()
+    mem.close()
+
+
+def _threads(threads: int | None) -> int:
+    return max(1, int(threads or os.cpu_count() or 1))
+
+
+def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
+    """Build a new index from every stored document and make it live; returns its size.
+
+    The warehouse is read once into a temporary Parquet file (a single DuckDB scan, so a
+    single-file warehouse is held for seconds, not for the minutes indexing takes), then
+    indexed from that file in Arrow batches, so memory stays bounded at any size.
+    """
+    directory, index = store.create()
+    source = directory / "crwatch-source.parquet"
+    with warehouse.reader() as con:
+        con.execute("SET enable_progress_bar = false")  # keep a CLI's stdout clean
+        # A streaming copy needs little memory; unbounded, DuckDB's buffer pool kept ~4 GB of
+        # the warehouse's blocks resident at a million documents.
+        con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
+        con.execute(
+            f"COPY (SELECT {_COLUMNS} FROM documents) "
+            f"TO {_quote_literal(str(source))} (FORMAT parquet, COMPRESSION zstd)"
         )
-    return path
+    writer = index.writer(HEAP_BYTES_PER_THREAD * threads, threads)
+    seen: set[str] = set()
+    mem = duckdb.connect(config={"memory_limit": EXPORT_MEMORY})
+    mem.execute(f"SET threads TO {threads}")
+    batches = mem.execute(
+        "SELECT doc_id, lang, title, text, url, published_at, seen_at FROM "
+        f"read_parquet({_quote_literal(str(source))})"
+    ).to_arrow_reader(10_000)
+    for batch in batches:
+        columns = [batch.column(i).to_pylist() for i in range(batch.num_columns)]
+        for doc_id, *fields in zip(*columns, strict=True):
+            if doc_id in seen:  # the warehouse keeps doc ids unique; stay safe if not
+                continue
+            seen.add(doc_id)
+            writer.add_document(document(doc_id, *fields))
+    writer.commit()
+    writer.wait_merging_threads()
+    _write_parquet(
+        mem,
+        "SELECT doc_id, any_value(content_hash) AS content_hash FROM "
+        f"read_parquet({_quote_literal(str(source))}) GROUP BY doc_id",
+        directory / STATE_FILE,
+    )
+    mem.close()
+    source.unlink()
+    store.switch_to(directory)
+    return len(seen)
 
 
-def load_fts(con: duckdb.DuckDBPyConnection) -> None:
-    """Load the FTS extension into this connection from the installed package (never network)."""
-    path = str(fts_extension_path()).replace("'", "''")
-    con.execute(f"LOAD '{path}'")
+@contextlib.contextmanager
+def _snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One read transaction around several queries (reuses one the reader already opened)."""
+    try:
+        con.execute("BEGIN TRANSACTION")
+    except duckdb.TransactionException:  # the connection is already inside one
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute("COMMIT")
 
 
-def cjk_spaced(text: str) -> str:
-    """The query-side twin of the SQL split: spaces around every CJK character."""
-    return _CJK_CHAR.sub(lambda m: f" {m.group(0)} ", text)
+def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, int]:
+    """Add new, replace changed and delete removed documents in the live index (one commit).
+
+    The diff and the texts are read in one read transaction (one snapshot), so the state
+    recorded afterwards is exactly what was indexed.
+    """
+    index = store.open()
+    directory = store.live_dir()
+    if index is None or directory is None:
+        raise SearchIndexMissing(f"no live search index in {store.root}")
+    with warehouse.reader() as con, _snapshot(con):
+        new, changed, removed, since = _diff(con, directory)
+        if len(new) + len(changed) > REBUILD_ROWS:
+            raise _TooManyChanges()
+        rows = _fetch(con, new + changed, since)
+        missed = set(new + changed) - {row[0] for row in rows}
+        if missed:  # the time bounds cover every listed document; never lose one if not
+            rows.extend(_fetch(con, sorted(missed), None))
+    counts = {"added": 0, "replaced": 0, "removed": len(removed)}
+    if not (new or changed or removed):
+        return {**counts, "documents": index.searcher().num_docs}
+    writer = index.writer(HEAP_BYTES_PER_THREAD * threads, threads)
+    for doc_id in changed + removed:
+        writer.delete_documents_by_term("doc_id", doc_id)
+    changes: list[tuple[str, str | None]] = [(doc_id, None) for doc_id in removed]
+    seen: set[str] = set()
+    for doc_id, content_hash, *fields in rows:
+        if doc_id in seen:  # the warehouse keeps doc ids unique; stay safe if not
+            continue
+        seen.add(doc_id)
+        writer.add_document(document(doc_id, *fields))
+        changes.append((doc_id, content_hash))
+    writer.commit()
+    writer.wait_merging_threads()
+    _update_state(directory, changes)
+    index.reload()
+    changed_set = set(changed)
+    counts["replaced"] = len(changed_set & seen)
+    counts["added"] = len(seen) - counts["replaced"]
+    return {**counts, "documents": index.searcher().num_docs}
 
 
-def _body_sql(expr: str) -> str:
-    return f"regexp_replace({expr}, '{_CJK_SQL_PATTERN}', ' \\1 ', 'g')"
+class _TooManyChanges(Exception):
+    """More new or changed documents than an incremental refresh should read at once."""
 
 
 def refresh_index(
-    warehouse: Warehouse, threads: int | None = None, full: bool = False
+    warehouse: Warehouse,
+    threads: int | None = None,
+    full: bool = False,
+    index_dir: Path | None = None,
+    wait_seconds: float = WRITE_WAIT_SECONDS,
 ) -> dict[str, Any]:
-    """Bring search up to date; returns {'documents', 'pending', 'rebuilt', 'seconds'}.
+    """Bring the index up to date with the warehouse; returns what changed.
 
-    Lists new and changed documents in `search_pending` (cheap), or rebuilds `search_text` and
-    its BM25 index when there is no index yet, when `full`, or when the pending set is too
-    large (see the module docstring). A rebuild holds the write lock throughout (~1 min per
-    100k documents); listing pending documents takes a fraction of a second.
+    Keys: documents (in the index now), added, replaced, removed, rebuilt, seconds, pending
+    (always 0 after a refresh; kept for callers that print it). Builds the index from scratch
+    when there is none, when it cannot be opened, or when `full`; then applies what changed
+    since (documents a run wrote while the build read). Waits up to `wait_seconds` for another
+    process's refresh (SearchIndexBusy after that).
     """
-    import os
-    import time
-
-    _require_file(warehouse)
     started = time.perf_counter()
-    body = _body_sql("coalesce(d.title, '') || ' ' || coalesce(d.text, '')")
-    with warehouse.writer() as con:
-        load_fts(con)
-        current = _index_exists(con) and _has_column(con, SEARCH_TABLE, "content_hash")
-        indexed = _count(con, SEARCH_TABLE) if current else 0
-        if current and not full:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {PENDING_TABLE} AS SELECT d.doc_id, {body} AS body "
-                f"FROM documents d LEFT JOIN {SEARCH_TABLE} s "
-                "ON s.doc_id = d.doc_id AND s.content_hash = d.content_hash "
-                "WHERE s.doc_id IS NULL"
-            )
-            pending = _count(con, PENDING_TABLE)
-            if pending <= max(REBUILD_MIN_PENDING, REBUILD_SHARE * indexed):
-                return {
-                    "documents": indexed,
-                    "pending": pending,
-                    "rebuilt": False,
-                    "seconds": time.perf_counter() - started,
-                }
-        # writer() pins one thread for small batches; the rebuild is one big job.
-        con.execute(f"SET threads TO {int(threads or os.cpu_count() or 1)}")
-        con.execute(
-            f"CREATE OR REPLACE TABLE {SEARCH_TABLE} AS SELECT d.doc_id, {body} AS body, "
-            "d.content_hash FROM documents d"
-        )
-        con.execute(
-            f"PRAGMA create_fts_index('{SEARCH_TABLE}', 'doc_id', 'body', stemmer='none', "
-            "stopwords='none', strip_accents=1, lower=1, overwrite=1)"
-        )
-        con.execute(f"CREATE OR REPLACE TABLE {PENDING_TABLE} (doc_id VARCHAR, body VARCHAR)")
-        indexed = _count(con, SEARCH_TABLE)
+    store = _store(warehouse, index_dir)
+    rebuilt = usable = False
+    with store.write_lock(wait_seconds):
+        if not full:
+            try:
+                usable = store.open() is not None
+            except SearchIndexError as exc:
+                _log.warning("search index unusable, rebuilding it: %s", exc)
+                usable = False
+        if full or not usable:
+            _rebuild(store, warehouse, _threads(threads))
+            rebuilt = True
+        # A run's few documents need no second thread; a catch-up after a rebuild may.
+        sync_threads = 1 if threads is None and not rebuilt else _threads(threads)
+        try:
+            counts = _sync(store, warehouse, sync_threads)
+        except _TooManyChanges:
+            _rebuild(store, warehouse, _threads(threads))
+            rebuilt = True
+            counts = _sync(store, warehouse, _threads(threads))
     return {
-        "documents": indexed,
+        **counts,
         "pending": 0,
-        "rebuilt": True,
+        "rebuilt": rebuilt,
         "seconds": time.perf_counter() - started,
     }
 
 
-def search_status(warehouse: Warehouse) -> dict[str, int] | None:
-    """{'indexed', 'pending'} documents of full-text search, or None when there is no index."""
-    if warehouse.is_lake:
+def search_status(warehouse: Warehouse, index_dir: Path | None = None) -> dict[str, Any] | None:
+    """{'indexed', 'pending', 'problem'} of full-text search, or None when there is no index.
+
+    `pending` counts stored documents that are new or changed since the index last took them
+    (the next ingest or `crwatch search --refresh` indexes them); `problem` says why the index
+    cannot be used (None when it can).
+    """
+    store = _store(warehouse, index_dir)
+    try:
+        index = store.open()
+        directory = store.live_dir()
+    except SearchIndexError as exc:
+        return {"indexed": 0, "pending": 0, "problem": str(exc)}
+    if index is None or directory is None:
         return None
     with warehouse.reader() as con:
-        if not _table_exists(con, SEARCH_TABLE):
-            return None
-        pending = _count(con, PENDING_TABLE) if _table_exists(con, PENDING_TABLE) else 0
-        return {"indexed": _count(con, SEARCH_TABLE), "pending": pending}
-
-
-def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
-    row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
-    return int(row[0]) if row else 0
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, table: str, column: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
-        "AND column_name = ?",
-        [table, column],
-    ).fetchone()
-    return bool(row and row[0])
+        new, changed, _, _ = _diff(con, directory)
+    pending = len(new) + len(changed)
+    return {"indexed": index.searcher().num_docs, "pending": pending, "problem": None}
 
 
 def _snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
@@ -209,152 +396,43 @@ def _snippet(text: str, terms: list[str], width: int = SNIPPET_CHARS) -> str:
     return ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
 
 
-def _hits_sql(
-    con: duckdb.DuckDBPyConnection, query: str, others_query: str, conjunctive: bool = False
-) -> tuple[str, list[Any]]:
-    """SQL of (doc_id, score, other_score) over indexed and pending documents, and its params.
-
-    Indexed documents are scored by the index; documents stored or changed since the last
-    build (`search_pending`) by the same BM25 formula over their tokens, with the index's
-    document count, average length and document frequencies. `other_score` is the score of
-    the query's non-CJK words alone (NULL when there are none or none match). `conjunctive`
-    keeps only documents that contain every query token.
-    """
-    other = f"{FTS_SCHEMA}.match_bm25(s.doc_id, ?)" if others_query else "NULL::DOUBLE"
-    params: list[Any] = [*([others_query] if others_query else []), query]
-    indexed = (
-        f"SELECT s.doc_id, {FTS_SCHEMA}.match_bm25(s.doc_id, ?, conjunctive := {int(conjunctive)})"
-        f" AS score, {other} AS other_score "
-        f"FROM {SEARCH_TABLE} s"
-    )
-    if not _table_exists(con, PENDING_TABLE) or _count(con, PENDING_TABLE) == 0:
-        return f"SELECT doc_id, score, other_score FROM ({indexed})", params
-    row = con.execute(
-        f"SELECT list_distinct(list_filter({FTS_SCHEMA}.tokenize(?), x -> x <> '')), "
-        f"list_distinct(list_filter({FTS_SCHEMA}.tokenize(?), x -> x <> ''))",
-        [query, others_query],
-    ).fetchone()
-    tokens: list[str] = list(row[0]) if row and row[0] else []
-    other_tokens: list[str] = list(row[1]) if row and row[1] else []
-    if not tokens:
-        return f"SELECT doc_id, score, other_score FROM ({indexed})", params
-    # Cheap containment pre-filter, then exact token counts on the few candidates.
-    contains = " OR ".join("contains(lower(strip_accents(p.body)), ?)" for _ in tokens)
-    pending = f"""
-        SELECT doc_id,
-               sum(subscore) AS score,
-               sum(subscore) FILTER (WHERE is_other) AS other_score
-        FROM (
-            SELECT c.doc_id, c.term, c.term = ANY(?::VARCHAR[]) AS is_other,
-                   log(((st.num_docs - coalesce(dict.df, 0)) + 0.5)
-                       / (coalesce(dict.df, 0) + 0.5) + 1)
-                   * (c.tf * ({BM25_K} + 1))
-                   / (c.tf + {BM25_K} * ((1 - {BM25_B}) + {BM25_B} * (c.dl / st.avgdl)))
-                       AS subscore
-            FROM (
-                SELECT doc_id, term, len(list_filter(toks, x -> x = term)) AS tf, len(toks) AS dl
-                FROM (
-                    SELECT p.doc_id, list_filter({FTS_SCHEMA}.tokenize(p.body), x -> x <> '')
-                               AS toks,
-                           unnest(?::VARCHAR[]) AS term
-                    FROM {PENDING_TABLE} p WHERE {contains}
-                )
-            ) c
-            CROSS JOIN {FTS_SCHEMA}.stats st
-            LEFT JOIN {FTS_SCHEMA}.dict dict ON dict.term = c.term
-            WHERE c.tf > 0
-        )
-        GROUP BY doc_id
-        HAVING NOT ? OR count(DISTINCT term) = ?
-    """
-    sql = (
-        f"SELECT doc_id, score, other_score FROM ({indexed}) "
-        f"WHERE doc_id NOT IN (SELECT doc_id FROM {PENDING_TABLE}) "
-        f"UNION ALL {pending}"
-    )
-    return sql, [*params, other_tokens, tokens, *tokens, conjunctive, len(tokens)]
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name = ?",
-        [table],
-    ).fetchone()
-    return bool(row and row[0])
-
-
-def _index_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE schema_name = ? AND function_name = "
-        "'match_bm25'",
-        [FTS_SCHEMA],
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def search(
-    warehouse: Warehouse, text: str, lang: str | None = None, limit: int = 20
+    warehouse: Warehouse,
+    text: str,
+    lang: str | None = None,
+    limit: int = 20,
+    index_dir: Path | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """BM25 search: (columns, rows) of doc_id, score, published_at, lang, title, url, snippet.
 
-    Best first. Runs on a read-only connection; the query text, language and limit are bound
-    parameters (never spliced into SQL). An empty query returns no rows.
+    Best first; equal scores newest first. Everything comes from the index as of its last
+    commit (the warehouse is not read, so a running ingest never delays a search and a
+    refresh never half-shows); it holds what the last refresh saw, i.e. the last run's state.
+    The query text never reaches SQL. An empty query returns no rows.
     """
-    _require_file(warehouse)
     columns = ["doc_id", "score", "published_at", "lang", "title", "url", "snippet"]
-    text = (text or "")[:MAX_QUERY_CHARS]
-    terms = _WORD.findall(text)
-    if not terms:
+    store = _store(warehouse, index_dir)
+    try:
+        index = store.open()
+    except SearchIndexError as exc:
+        raise SearchIndexError(f"{exc}. Rebuild it with `crwatch search --refresh`.") from exc
+    if index is None:
+        raise SearchIndexMissing(
+            f"no search index yet in {store.root}: run `crwatch search --refresh` "
+            "(every ingest also keeps it current)"
+        )
+    query, terms = build_query(index, (text or "")[:MAX_QUERY_CHARS], lang)
+    if query is None:
         return columns, []
-    cjk_runs = _CJK_RUN.findall(text)
-    query = " ".join(cjk_spaced(" ".join(terms)).split())  # no empty tokens at the ends
-    others_query = " ".join(t for t in terms if not _CJK_CHAR.search(t))
     limit = max(1, min(int(limit), 10_000))
-    where = ["h.score IS NOT NULL"]
-    params: list[Any] = []
-    if cjk_runs:
-        # A hit needs one of the query's CJK runs contiguously, or (mixed queries) a match
-        # on its other words: a shared character alone (京 of 北京 for 普京) is not a hit.
-        either = ["contains(coalesce(d.title, '') || ' ' || d.text, ?)" for _ in cjk_runs]
-        params.extend(cjk_runs)
-        if others_query:
-            either.append("h.other_score IS NOT NULL")
-        where.append("(" + " OR ".join(either) + ")")
-    if lang:
-        where.append("f.lang = ?")
-        params.append(lang)
-    params.append(limit)
-    order = "h.score DESC, f.published_or_seen_at DESC NULLS LAST, h.doc_id"
-    with warehouse.reader() as con:
-        load_fts(con)
-        if not _index_exists(con):
-            raise SearchIndexMissing(
-                "no search index yet: run `crwatch search --refresh` (or refresh_index) first"
-            )
-        try:
-            # One Chinese phrase alone: only documents with all its characters can contain
-            # it, so ask the index for those (far fewer texts to check for the phrase).
-            conjunctive = len(cjk_runs) == 1 and not others_query
-            hits, hit_params = _hits_sql(con, query, others_query, conjunctive)
-            ranked = f"FROM ({hits}) h LEFT JOIN document_facts f USING (doc_id)"
-            if cjk_runs:
-                # The phrase check needs every candidate's text.
-                sql = (
-                    "SELECT h.doc_id, h.score, d.published_at, d.lang, d.title, d.url, d.text "
-                    f"{ranked} JOIN documents d USING (doc_id) "
-                    f"WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?"
-                )
-            else:
-                # Rank on the narrow facts; read the wide documents for the winners only.
-                sql = (
-                    "SELECT r.doc_id, r.score, d.published_at, d.lang, d.title, d.url, d.text "
-                    "FROM (SELECT h.doc_id, h.score, f.published_or_seen_at AS seen "
-                    f"{ranked} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ?) r "
-                    "JOIN documents d USING (doc_id) "
-                    "ORDER BY r.score DESC, r.seen DESC NULLS LAST, r.doc_id"
-                )
-            rows = con.execute(sql, hit_params + params).fetchall()
-        except duckdb.Error as exc:
-            raise QueryError(str(exc)) from exc
-    snippet_terms = cjk_runs + [t for t in terms if not _CJK_CHAR.search(t)]
-    return columns, [(*row[:6], _snippet(row[6], snippet_terms)) for row in rows]
+    hits = store.search(index, query, limit + TIE_MARGIN)
+
+    def order(hit: Hit) -> tuple[Any, ...]:
+        seen = hit.seen_at
+        return (-hit.score, seen is None, -(seen.timestamp() if seen else 0.0), hit.doc_id)
+
+    ranked = sorted(hits, key=order)[:limit]
+    return columns, [
+        (h.doc_id, h.score, h.published_at, h.lang, h.title, h.url, _snippet(h.text, terms))
+        for h in ranked
+    ]
