@@ -225,10 +225,15 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
         # A streaming copy needs little memory; unbounded, DuckDB's buffer pool kept ~4 GB of
         # the warehouse's blocks resident at a million documents.
         con.execute(f"SET memory_limit = '{EXPORT_MEMORY}'")
-        con.execute(
-            f"COPY (SELECT {_COLUMNS} FROM documents) "
-            f"TO {_quote_literal(str(source))} (FORMAT parquet, COMPRESSION zstd)"
-        )
+        try:
+            con.execute(
+                f"COPY (SELECT {_COLUMNS} FROM documents) "
+                f"TO {_quote_literal(str(source))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            # A lake's readers are cursors of one cached DuckDB per process: the limit is
+            # instance-wide, so it must not outlive the export.
+            con.execute("RESET memory_limit")
     writer = index.writer(HEAP_BYTES_PER_THREAD * threads, threads)
     seen: set[str] = set()
     mem = duckdb.connect(config={"memory_limit": EXPORT_MEMORY})
@@ -259,8 +264,15 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
 
 
 @contextlib.contextmanager
-def _snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One read transaction around several queries (reuses one the reader already opened)."""
+def _snapshot(warehouse: Warehouse, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One read transaction around several queries (reuses one the reader already opened).
+
+    A lake's reader is already inside its snapshot transaction; a second BEGIN there would
+    fail and abort it, so it is not tried.
+    """
+    if warehouse.is_lake:
+        yield
+        return
     try:
         con.execute("BEGIN TRANSACTION")
     except duckdb.TransactionException:  # the connection is already inside one
@@ -282,7 +294,7 @@ def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, i
     directory = store.live_dir()
     if index is None or directory is None:
         raise SearchIndexMissing(f"no live search index in {store.root}")
-    with warehouse.reader() as con, _snapshot(con):
+    with warehouse.reader() as con, _snapshot(warehouse, con):
         new, changed, removed, since = _diff(con, directory)
         if len(new) + len(changed) > REBUILD_ROWS:
             raise _TooManyChanges()
