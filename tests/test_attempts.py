@@ -44,6 +44,9 @@ def test_an_ingest_failing_on_a_busy_warehouse_shows_in_status_with_its_reason(
     from flows.ingest import run_ingest
 
     monkeypatch.setenv("CRWATCH_LOCK_WAIT_SECONDS", "1")
+    # A single-file warehouse (still a setting): another process holding the file for writing
+    # is what makes it refuse; a lake has no such lock.
+    monkeypatch.setenv("CRWATCH_WAREHOUSE", str(load_settings().home / "crwatch.duckdb"))
     settings = load_settings(overrides={"workers": 1, "progress": False})
     Warehouse(settings.warehouse).migrate()
     holder = _hold_warehouse(settings.warehouse)

@@ -50,7 +50,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def home(crwatch_home: Path, built: Path) -> Path:
     """The test's own copy of the warehouse."""
     crwatch_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(built, crwatch_home / "crwatch.duckdb")
+    shutil.copytree(built, crwatch_home / "lake")  # a local lake opens with its own files
     return crwatch_home
 
 
@@ -59,14 +59,14 @@ def _run(*args: str) -> Any:
 
 
 def _doc(home: Path, title: str) -> str:
-    _, rows = Warehouse(home / "crwatch.duckdb").query(
+    _, rows = Warehouse(home / "lake").query(
         "SELECT doc_id FROM documents WHERE title = ?", [title]
     )
     return str(rows[0][0])
 
 
 def _facts(home: Path, doc_id: str) -> tuple[Any, ...]:
-    _, rows = Warehouse(home / "crwatch.duckdb").query(
+    _, rows = Warehouse(home / "lake").query(
         "SELECT relevance_level, topics, stance, relevant FROM document_facts WHERE doc_id = ?",
         [doc_id],
     )
@@ -95,7 +95,7 @@ def test_label_shows_at_once_everywhere_and_survives_reclassify(home: Path) -> N
     after = _topic_mix(home)
     assert after["energy"] == before.get("energy", 0) + 1
     assert after["trade_economy"] == before.get("trade_economy", 0) + 1
-    warehouse = Warehouse(home / "crwatch.duckdb")
+    warehouse = Warehouse(home / "lake")
     _, stories = warehouse.query(
         "SELECT title, best_level FROM relevant_stories WHERE title = 'Snow closes roads'"
     )
@@ -132,7 +132,7 @@ def test_bad_doc_id_and_bad_level_store_nothing(home: Path) -> None:
     result = _run("label", _doc(home, "Snow closes roads"), "--relevance", "core",
                   "--topics", "weather")  # fmt: skip
     assert result.exit_code != 0 and "unknown topic(s) weather" in result.output
-    _, rows = Warehouse(home / "crwatch.duckdb").query("SELECT count(*) FROM label_corrections")
+    _, rows = Warehouse(home / "lake").query("SELECT count(*) FROM label_corrections")
     assert rows == [(0,)]
 
 
@@ -160,7 +160,7 @@ def test_bulk_from_file_and_corrupt_file(home: Path, tmp_path: Path) -> None:
     )
     result = _run("label", "--from", str(unknown))
     assert result.exit_code != 0 and "no such document: nope" in result.output
-    warehouse = Warehouse(home / "crwatch.duckdb")
+    warehouse = Warehouse(home / "lake")
     assert warehouse.query("SELECT count(*) FROM label_corrections")[1] == [(0,)]
     result = _run("label", "--from", str(good), "--author", "cy")
     assert result.exit_code == 0 and "2 correction(s) stored by cy" in result.output

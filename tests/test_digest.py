@@ -96,7 +96,10 @@ def digest_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def home_settings(crwatch_home: Path, source: Path, **overrides: Any) -> Settings:
     """Settings for the test's own data folder, holding a copy of the fixture warehouse."""
+    from warehouse.db import close_all
+
     crwatch_home.mkdir(parents=True, exist_ok=True)
+    close_all()  # this process's cached connections belong to the copy about to be replaced
     shutil.rmtree(crwatch_home / "lake", ignore_errors=True)  # a fresh copy each time
     shutil.copytree(source, crwatch_home / "lake")  # the default warehouse: a lake folder
     return load_settings(overrides={"progress": False, **overrides})

@@ -350,7 +350,7 @@ def test_one_off_ingest_starts_and_stops_its_own_temporary_server(tmp_path: Path
     """Two one-off commands in fresh data folders: the first migrates Prefect's database and
     leaves the template, the second starts from it; both record their flow run and leave no
     server behind."""
-    import duckdb
+    from warehouse.db import Warehouse
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CRWATCH_"))}
     env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
@@ -365,9 +365,10 @@ def test_one_off_ingest_starts_and_stops_its_own_temporary_server(tmp_path: Path
         assert done.returncode == 0, done.stderr
         summary = json.loads(done.stdout)
         assert summary["docs_new"] == 6
-        with duckdb.connect(str(home / "crwatch.duckdb"), read_only=True) as con:
-            status = con.execute("SELECT status FROM runs WHERE run_id = ?", [summary["run_id"]])
-            assert status.fetchone() == ("completed",)
+        _, status = Warehouse(home / "lake").query(  # the default warehouse
+            "SELECT status FROM runs WHERE run_id = ?", [summary["run_id"]]
+        )
+        assert status == [("completed",)]
         assert list((tmp_path / "cache").glob("prefect-template-*.db"))
         assert (home / "prefect" / "crwatch-template.txt").exists() == (name == "second")
     assert _servers_under(tmp_path) == []
