@@ -44,8 +44,8 @@ def _completed_ingests(warehouse: Warehouse) -> list[tuple[str, str]]:
 
 def _fetch_rows(home: Path) -> int:
     """Fetch rows committed so far (0 while the warehouse is busy or not there yet)."""
-    warehouse = Warehouse(home / "crwatch.duckdb", lock_wait_seconds=0.2)
-    if not warehouse.path.exists():
+    warehouse = Warehouse(home / "lake", lock_wait_seconds=0.2)  # the default warehouse
+    if not warehouse.exists():
         return 0
     try:
         _, rows = warehouse.query("SELECT count(*) FROM fetches WHERE origin = 'warc'")
@@ -370,7 +370,7 @@ def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_pa
         cli_thread = threading.Thread(target=run_cli)
         cli_thread.start()
         # The next scheduled run completes, with the records the killed run had not stored.
-        warehouse = Warehouse(home / "crwatch.duckdb", lock_wait_seconds=10)
+        warehouse = Warehouse(home / "lake", lock_wait_seconds=10)
         deadline = time.monotonic() + 150
         completed: list[str] = []
         while time.monotonic() < deadline and not completed:
