@@ -104,11 +104,12 @@ def ingest(mode: str, repeat: int, api: str | None) -> None:
                 loads.append(_load())
                 samples.append(run([str(CRWATCH), "ingest", "--seeds"], env))
                 if mode == "ingest-api":
-                    import duckdb
+                    from warehouse.db import Warehouse
 
-                    with duckdb.connect(str(Path(home) / "crwatch.duckdb"), read_only=True) as c:
-                        row = c.execute("SELECT run_id FROM runs WHERE flow = 'ingest'").fetchone()
-                        run_ids.append(str(row[0]) if row else "")
+                    _, rows = Warehouse(Path(home) / "lake").query(  # the default warehouse
+                        "SELECT run_id FROM runs WHERE flow = 'ingest'"
+                    )
+                    run_ids.append(str(rows[0][0]) if rows else "")
         report(f"crwatch ingest --seeds ({mode})", samples, loads)
         if mode == "ingest-api":
             recorded = 0
