@@ -7,10 +7,14 @@ import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 # Before anything imports prefect: no telemetry, no caching of task inputs.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -211,3 +215,13 @@ def ingest_env(home: Path) -> dict[str, str]:
     for name in ("CRWATCH_CONFIG", "CRWATCH_REPLAY"):
         env.pop(name, None)
     return env
+
+
+def has_documents_table(warehouse: Warehouse) -> bool:
+    """A run has committed its migrations (a lake's catalog exists before that)."""
+    if not warehouse.exists():
+        return False
+    _, rows = warehouse.query(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'documents'"
+    )
+    return bool(rows[0][0])

@@ -9,7 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from conftest import PARAGRAPHS, article_html, write_warc
+from conftest import PARAGRAPHS, article_html, has_documents_table, write_warc
 
 from warehouse.db import Warehouse, WarehouseBusy
 
@@ -37,16 +37,6 @@ def _pages(count: int) -> list[tuple[str, bytes]]:
     return pages
 
 
-def _has_documents_table(warehouse: Warehouse) -> bool:
-    """The ingest has committed its migrations (the lake's catalog exists before that)."""
-    if not warehouse.exists():
-        return False
-    _, rows = warehouse.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'documents'"
-    )
-    return bool(rows[0][0])
-
-
 def test_readers_wait_for_a_writer_in_another_process(tmp_path: Path) -> None:
     home = tmp_path / "home"
     warc = write_warc(tmp_path / "load.warc.gz", _pages(PAGES))
@@ -72,9 +62,9 @@ def test_readers_wait_for_a_writer_in_another_process(tmp_path: Path) -> None:
     try:
         warehouse = Warehouse(wh_path, lock_wait_seconds=30)
         deadline = time.monotonic() + 30
-        while not _has_documents_table(warehouse) and time.monotonic() < deadline:
+        while not has_documents_table(warehouse) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _has_documents_table(warehouse), "the ingest never created its warehouse"
+        assert has_documents_table(warehouse), "the ingest never created its warehouse"
         answered = lock_errors = 0
         waits: list[float] = []
         counts: list[int] = []

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import distinct_pages, ingest_command, ingest_env, write_warc
+from conftest import distinct_pages, has_documents_table, ingest_command, ingest_env, write_warc
 
 from flows.runlock import RunLock, RunLockBusy, current_holder
 from warehouse.db import Warehouse, WarehouseBusy
@@ -20,16 +20,6 @@ QUERIES = [
     "SELECT count(*), sum(reports) FROM stories",
     "SELECT outcome, count(*) FROM fetches GROUP BY outcome",
 ]
-
-
-def _has_documents_table(warehouse: Warehouse) -> bool:
-    """The first run has committed its migrations (the lake's catalog exists before that)."""
-    if not warehouse.exists():
-        return False
-    _, rows = warehouse.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'documents'"
-    )
-    return bool(rows[0][0])
 
 
 def test_run_lock_waits_then_reports_the_holder(tmp_path: Path) -> None:
@@ -71,7 +61,7 @@ def test_overlapping_runs_serialize_and_the_reader_never_fails(tmp_path: Path) -
     waits: list[float] = []
     try:
         deadline = time.monotonic() + 60
-        while not _has_documents_table(warehouse) and time.monotonic() < deadline:
+        while not has_documents_table(warehouse) and time.monotonic() < deadline:
             time.sleep(0.05)
         i = 0
         while any(p.poll() is None for p in procs):

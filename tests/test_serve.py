@@ -246,15 +246,7 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
         assert "ok   prefect api" in doctor.stdout and "from crwatch serve" in doctor.stdout
     finally:
-        stop_started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            pytest.fail("crwatch serve did not stop within 60 s of SIGTERM")
-    stop_seconds = time.monotonic() - stop_started
+        stop_seconds = _stop(proc)
     log = log_path.read_text()
     print(f"[figure] serve: {len(completed)} scheduled ingest runs completed in {first_two:.0f} s"
           f" (interval {INTERVAL_SECONDS} s), {len(after_restart)} after the server was killed"
