@@ -419,9 +419,9 @@ def reclassify(since: datetime | None, as_json: bool) -> None:
     from warehouse.db import WarehouseError
 
     settings = _settings()
-    if not open_warehouse(settings).exists():
-        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     warehouse = open_warehouse(settings)
+    if not warehouse.exists():
+        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     try:
         summary = run_reclassify(
             warehouse, uuid.uuid4().hex, since.date() if since else None, settings.batch_size

@@ -1010,8 +1010,9 @@ def resolve_week(settings: Settings, week: str | None, latest_data: bool = False
     if week:
         return parse_iso_week(week)
     today = local_today(settings.timezone)
-    if latest_data and open_warehouse(settings).exists():
-        return data_week(open_warehouse(settings), today)
+    warehouse = open_warehouse(settings)
+    if latest_data and warehouse.exists():
+        return data_week(warehouse, today)
     return last_complete_week(today)
 
 
@@ -1024,9 +1025,9 @@ def digest_flow(
     settings = load_settings()
     flow_run = getattr(get_run_context(), "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
-    if latest_data and not week and open_warehouse(settings).exists():
+    warehouse = open_warehouse(settings)
+    if latest_data and not week and warehouse.exists():
         # By hand (`crwatch run`): a first run shows the data it has; see `choose_run_week`.
-        warehouse = open_warehouse(settings)
         warehouse.migrate()
         choice = choose_run_week(warehouse, local_today(settings.timezone))
         if not choice.complete:

@@ -100,9 +100,9 @@ def label(
     if doc_id is None and (relevance or topics or stance or note):
         raise click.UsageError("--relevance/--topics/--stance/--note go with a DOC_ID")
     settings = _settings()
-    if not open_warehouse(settings).exists():
-        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     warehouse = open_warehouse(settings)
+    if not warehouse.exists():
+        raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     who = _author(author)
     try:
         if export_file is not None:
@@ -193,10 +193,11 @@ def eval_cmd(as_json: bool) -> None:
     from warehouse.db import WarehouseError
 
     settings = _settings()
-    if not open_warehouse(settings).exists():
+    warehouse = open_warehouse(settings)
+    if not warehouse.exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
     try:
-        result = evaluate_corrections(open_warehouse(settings))
+        result = evaluate_corrections(warehouse)
     except WarehouseError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

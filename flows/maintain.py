@@ -33,8 +33,8 @@ def run_maintenance(
     wait = settings.lock_wait_seconds if wait_seconds is None else wait_seconds
     report: dict[str, Any] = {"retention_days": days}
     with RunLock(settings.home, "maintain", wait, on_wait=on_wait):
-        if open_warehouse(settings).exists():
-            warehouse = open_warehouse(settings)
+        warehouse = open_warehouse(settings)
+        if warehouse.exists():
             warehouse.migrate()
             report["facts"] = rebuild_derived(warehouse)
             report["checkpoint"] = asdict(

@@ -506,9 +506,10 @@ def journal_unrecorded_crashes(
     from warehouse.db import WarehouseError
 
     known: set[str] = set()
-    if open_warehouse(settings).exists():
+    warehouse = open_warehouse(settings, 5.0)
+    if warehouse.exists():
         try:
-            _, rows = open_warehouse(settings, 5.0).query("SELECT run_id FROM runs")
+            _, rows = warehouse.query("SELECT run_id FROM runs")
             known = {str(row[0]) for row in rows}
         except WarehouseError:
             pass  # journal them all: a row that exists is only updated, never doubled
