@@ -87,6 +87,13 @@ def _jsonl_gz(path: Path) -> Iterator[dict[str, Any]]:
             yield json.loads(line)
 
 
+def _without_title(text: str, title: str | None) -> str:
+    """The article text without its first line when that line is the title."""
+    if title and text.startswith(title):
+        return text[len(title) :].lstrip()
+    return text
+
+
 def _host(url: str | None) -> str:
     host = urlsplit(url or "").netloc.lower()
     return host.removeprefix("www.") or "unknown"
@@ -143,19 +150,14 @@ def corpus_texts(
         for row in _jsonl_gz(f["semeval"]):
             key = f"semeval:{row['lang']}:{row['id']}"
             if key in wanted:
-                text = row["text"] or ""
                 title = row.get("title")
-                if title and text.startswith(title):
-                    text = text[len(title) :].lstrip()  # the first line is the title
-                out[key] = (title, text, "full", key)
+                out[key] = (title, _without_title(row["text"] or "", title), "full", key)
     if "bsnlp" in prefixes:
         for row in _jsonl_gz(f["bsnlp"]):
             key = f"bsnlp:{row['doc_id']}"
             if key in wanted:
-                text = row["text"] or ""
                 title = row.get("title")
-                if title and text.startswith(title):
-                    text = text[len(title) :].lstrip()
+                text = _without_title(row["text"] or "", title)
                 out[key] = (title, text, "full", _host(row.get("url")))
     return out
 

@@ -25,7 +25,7 @@ from typing import Any
 from extractors import matching
 from extractors.compiled import cached, digest_of
 from extractors.matching import script_language
-from extractors.relevance import LEVELS, Matcher, Sentence, analyse
+from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
@@ -148,22 +148,35 @@ def _headline_split(sentences: tuple[Sentence, ...], has_title: bool) -> int:
     return 1 if sentences and sentences[0].paragraph == 0 else 0
 
 
-@lru_cache(maxsize=256)
-def focus(title: str | None, text: str, lang: str | None) -> Focus:
-    """The focus of a document: title, interaction sentences and (for core stories) the body."""
+def _best_story(
+    title: str | None, text: str, lang: str | None
+) -> tuple[str, str, list[Story], Story | None]:
+    """(text within the cap, its language, the page's stories, the strongest of them)."""
     text = (text or "")[:_MAX_CHARS]
     code = language_of(lang, (title or "") + "\n" + text[:2000])
     stories = analyse(title, text, code)
-    if not stories:
-        return Focus(code, "none", (), (), "")
-    best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score))
-    if best.level not in _RELEVANT:
-        return Focus(code, best.level, (), (), "")
+    best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score)) if stories else None
+    return text, code, stories, best
+
+
+def _headline(best: Story, title: str | None) -> tuple[tuple[str, ...], int]:
+    """The story's title sentences and how many of its sentences they are."""
     n_head = _headline_split(best.sentences, bool(title))
-    head = best.sentences[:n_head]
-    titles = tuple(s.text for s in head)
+    titles = tuple(s.text for s in best.sentences[:n_head])
     if not titles and best.heading:
         titles = (best.heading,)  # a roundup story's bold heading is its title
+    return titles, n_head
+
+
+@lru_cache(maxsize=256)
+def focus(title: str | None, text: str, lang: str | None) -> Focus:
+    """The focus of a document: title, interaction sentences and (for core stories) the body."""
+    text, code, stories, best = _best_story(title, text, lang)
+    if best is None:
+        return Focus(code, "none", (), (), "")
+    if best.level not in _RELEVANT:
+        return Focus(code, best.level, (), (), "")
+    titles, n_head = _headline(best, title)
     body = best.sentences[n_head:]
     strong = tuple(s.text for s in body if s.strength >= 2)
     # The whole body is context only when the one story of the page is about the pair; in a
@@ -181,16 +194,10 @@ def forced_focus(title: str | None, text: str, lang: str | None) -> Focus:
     Its title and every sentence that names both sides (strength >= 1) are what it says about
     the pair; there is no core story, so no whole-body context.
     """
-    text = (text or "")[:_MAX_CHARS]
-    code = language_of(lang, (title or "") + "\n" + text[:2000])
-    stories = analyse(title, text, code)
-    if not stories:
+    _, code, _, best = _best_story(title, text, lang)
+    if best is None:
         return Focus(code, "none", (), (), "")
-    best = max(stories, key=lambda s: (LEVELS.index(s.level), s.score))
-    n_head = _headline_split(best.sentences, bool(title))
-    titles = tuple(s.text for s in best.sentences[:n_head])
-    if not titles and best.heading:
-        titles = (best.heading,)
+    titles, n_head = _headline(best, title)
     body = tuple(s.text for s in best.sentences[n_head:] if s.strength >= 1)
     return Focus(code, "related", titles, body, "")
 
