@@ -24,17 +24,10 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.digest_cli import digest
-from flows.settings import ConfigError, Settings, load_settings, open_warehouse
+from flows.settings import cli_settings, open_warehouse
 
 console = Console(stderr=True)
 out = Console()
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -67,7 +60,7 @@ def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[
 
 
 def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dict[str, Any]:
-    settings = _settings()
+    settings = cli_settings()
     from flows.prefect_api import PrefectApiError, one_off_flow_settings, open_api
 
     # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
@@ -207,7 +200,7 @@ def run() -> None:
     Example:
         CRWATCH_REPLAY=archive/*.warc.gz crwatch run
     """
-    settings = _settings()
+    settings = cli_settings()
     summary = _run_ingest(settings.replay, True, settings.live)
     _print_summary(summary)
     # Then the digest of the data it has (outbox unless SMTP is configured); a failure is
@@ -263,7 +256,7 @@ def extract(
 
     if (html_file is None) == (warc_file is None):
         raise click.UsageError("give either HTML_FILE or --warc FILE")
-    settings = _settings()
+    settings = cli_settings()
     limits = ExtractionLimits(
         max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
     )
@@ -319,7 +312,7 @@ def fetch(url: str, with_text: bool) -> None:
     from extractors.fetch import fetch_one
     from flows.live import policy_for
 
-    settings = _settings()
+    settings = cli_settings()
     result = fetch_one(url, policy_for(settings))
     record: dict[str, Any] = {
         "url": result.url, "final_url": result.final_url, "status": result.status,
@@ -384,7 +377,7 @@ def classify(input_file: Any, output_file: Any) -> None:
     """
     from flows.classify_items import classify_lines
 
-    settings = _settings()
+    settings = cli_settings()
     counts = {"items": 0, "errors": 0}
     for record in classify_lines(input_file, settings):
         counts["items"] += 1
@@ -418,7 +411,7 @@ def reclassify(since: datetime | None, as_json: bool) -> None:
     from flows.reclassify import reclassify as run_reclassify
     from warehouse.db import WarehouseError
 
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     if not warehouse.exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
@@ -520,7 +513,7 @@ def sql(query: str, fmt: str, as_of: str | None) -> None:
     """
     from warehouse.db import WarehouseError
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         if as_of is None:
             columns, rows = open_warehouse(settings).query(query)
@@ -571,7 +564,7 @@ def query(name: str | None, params: tuple[str, ...], list_only: bool, fmt: str) 
         if not sep or not key.strip():
             raise click.UsageError(f"--param expects KEY=VALUE, got {item!r}")
         given[key.strip()] = value
-    settings = _settings()
+    settings = cli_settings()
     try:
         get_query(name)
         columns, rows = run_query(open_warehouse(settings), name, given)
@@ -610,7 +603,7 @@ def search(text: str | None, lang: str | None, limit: int, refresh: bool, fmt: s
 
     if text is None and not refresh:
         raise click.UsageError("give the TEXT to search for (or --refresh)")
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     try:
         if refresh:
@@ -643,7 +636,7 @@ def export(out_dir: Path) -> None:
     from warehouse.db import WarehouseError
     from warehouse.export import export_parquet
 
-    settings = _settings()
+    settings = cli_settings()
     try:
         paths = export_parquet(open_warehouse(settings), out_dir)
     except WarehouseError as exc:
@@ -669,7 +662,7 @@ def status() -> None:
     """
     from flows.ops_cli import show_status
 
-    show_status(_settings(), out, _emit)
+    show_status(cli_settings(), out, _emit)
 
 
 from flows.label_cli import eval_cmd, train  # noqa: E402

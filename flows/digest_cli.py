@@ -9,18 +9,11 @@ from typing import Any
 
 import click
 
-from flows.settings import ConfigError, Settings, load_settings, open_warehouse
+from flows.settings import Settings, cli_settings, open_warehouse
 
 # Exit statuses: 0 done (sent, in the outbox, already done, or waiting for a retry the next run
 # makes by itself); 1 the digest failed or the server refused it for good (needs a person).
 EXIT_FAILED = 1
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _prepare(settings: Settings) -> Any:
@@ -86,7 +79,7 @@ def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
 
 def digest_after_run() -> int:
     """The digest of the data just ingested; never raises (the ingest is already stored)."""
-    settings = _settings()
+    settings = cli_settings()
     try:
         outcome = _run_flow(_prepare(settings), latest_data=True)
     except Exception as exc:  # the ingest is committed; report, do not lose it
@@ -128,7 +121,7 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
         crwatch digest --week 2026-W47 --force
         crwatch digest --preview
     """
-    settings = _settings()
+    settings = cli_settings()
     if preview:  # runs no flow: no API needed, only Prefect's environment for the import
         from flows.environment import configure_prefect
 

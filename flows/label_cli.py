@@ -12,16 +12,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import ConfigError, Settings, load_settings, open_warehouse
+from flows.settings import cli_settings, open_warehouse
 
 out = Console()
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _author(given: str | None) -> str:
@@ -99,7 +92,7 @@ def label(
         raise click.UsageError("--relevance is required with a DOC_ID")
     if doc_id is None and (relevance or topics or stance or note):
         raise click.UsageError("--relevance/--topics/--stance/--note go with a DOC_ID")
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     if not warehouse.exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")
@@ -158,7 +151,7 @@ def train(
     from flows.corrections import LabelError
     from flows.corrections import train as run_train
 
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     try:
         result = run_train(list(labels), output or MODEL_PATH, corpus, warehouse)
@@ -192,7 +185,7 @@ def eval_cmd(as_json: bool) -> None:
     from flows.corrections import evaluate_corrections
     from warehouse.db import WarehouseError
 
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     if not warehouse.exists():
         raise click.ClickException("no warehouse yet: run `make run` or `crwatch ingest` first")

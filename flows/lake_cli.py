@@ -10,17 +10,10 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from flows.settings import ConfigError, Settings, load_settings, open_warehouse
+from flows.settings import Settings, cli_settings, open_warehouse
 
 out = Console()
 ANALYST_ALIAS = "crwatch"  # the name the lake is attached under in an analyst's DuckDB
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def connect_statements(settings: Settings, alias: str = ANALYST_ALIAS) -> list[str]:
@@ -68,7 +61,7 @@ def connect(sql_only: bool, open_shell: bool, alias: str) -> None:
     """
     if not alias.isidentifier():
         raise click.BadParameter("must be a plain name", param_hint="--alias")
-    settings = _settings()
+    settings = cli_settings()
     statements = connect_statements(settings, alias)
     if sql_only:
         click.echo("\n".join(statements))
@@ -135,7 +128,7 @@ def migrate(to_lake: bool, source: Path | None) -> None:
     from warehouse.lake import copy_to_lake
 
     _ = to_lake
-    settings = _settings()
+    settings = cli_settings()
     warehouse = open_warehouse(settings)
     if not warehouse.is_lake:
         raise click.ClickException(

@@ -11,20 +11,19 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from flows.settings import RUNNERS, ConfigError, Settings, load_settings, open_warehouse
+from flows.settings import (
+    RUNNERS,
+    ConfigError,
+    Settings,
+    cli_settings,
+    load_settings,
+    open_warehouse,
+)
 
 if TYPE_CHECKING:
     from warehouse.db import Warehouse
 
 out = Console()
-
-
-def _settings(runner: str | None = None) -> Settings:
-    overrides = {"runner": runner} if runner else None
-    try:
-        return load_settings(overrides=overrides)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _human(size: int) -> str:
@@ -71,7 +70,7 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
     from flows.serve import serve as run_serve
     from flows.serve import setup_logging
 
-    settings = _settings(runner)
+    settings = cli_settings(runner)
     if runner:
         os.environ["CRWATCH_RUNNER"] = runner  # the flow runs (subprocesses) read it
     setup_logging()
@@ -95,7 +94,7 @@ def backup(folder: Path) -> None:
     from warehouse.db import WarehouseError
     from warehouse.maintenance import backup as run_backup
 
-    settings = _settings()
+    settings = cli_settings()
     # An export holds a read lock on the file for its whole length; taking the ingest lock
     # first means a running ingest finishes, and the next one waits for the backup.
     wait = float(settings.ingest_interval_minutes * 60)
@@ -134,7 +133,7 @@ def maintain(retention_days: int | None) -> None:
     from flows.runlock import RunLockBusy
     from warehouse.db import WarehouseError
 
-    settings = _settings()
+    settings = cli_settings()
     configure_prefect(settings)  # before flows.maintain imports prefect
     from flows.maintain import run_maintenance
 

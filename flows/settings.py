@@ -299,6 +299,16 @@ def _check_timezone(name: str) -> None:
         raise ConfigError(f"setting 'timezone': unknown time zone {name!r}") from None
 
 
+def cli_settings(runner: str | None = None) -> Settings:
+    """Settings for a CLI command: a configuration error becomes click's clean error message."""
+    import click  # only the command line needs it
+
+    try:
+        return load_settings(overrides={"runner": runner} if runner else None)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 def open_warehouse(settings: Settings, lock_wait_seconds: float | None = None) -> Warehouse:
     """The configured warehouse: the lake (SQLite or PostgreSQL catalog) or one DuckDB file.
 
