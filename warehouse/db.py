@@ -381,7 +381,11 @@ class Warehouse:
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-only connection; on the lake all its queries read one snapshot."""
+        """A read-only connection whose queries all read one state.
+
+        On the lake it is one snapshot (a read transaction); a DuckDB file cannot be written by
+        anyone while a read-only connection holds it, so there it is the file as it stands.
+        """
         if not self.exists():
             raise WarehouseError(
                 f"no warehouse at {self.describe()} yet: run `crwatch ingest --seeds` or "

@@ -27,11 +27,9 @@ can always be rebuilt.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,27 +261,6 @@ def _rebuild(store: SearchIndex, warehouse: Warehouse, threads: int) -> int:
     return len(seen)
 
 
-@contextlib.contextmanager
-def _snapshot(warehouse: Warehouse, con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """One read transaction around several queries (reuses one the reader already opened).
-
-    A lake's reader is already inside its snapshot transaction; a second BEGIN there would
-    fail and abort it, so it is not tried.
-    """
-    if warehouse.is_lake:
-        yield
-        return
-    try:
-        con.execute("BEGIN TRANSACTION")
-    except duckdb.TransactionException:  # the connection is already inside one
-        yield
-        return
-    try:
-        yield
-    finally:
-        con.execute("COMMIT")
-
-
 def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, int]:
     """Add new, replace changed and delete removed documents in the live index (one commit).
 
@@ -294,7 +271,7 @@ def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, i
     directory = store.live_dir()
     if index is None or directory is None:
         raise SearchIndexMissing(f"no live search index in {store.root}")
-    with warehouse.reader() as con, _snapshot(warehouse, con):
+    with warehouse.reader() as con:  # one state: see Warehouse.reader
         new, changed, removed, since = _diff(con, directory)
         if len(new) + len(changed) > REBUILD_ROWS:
             raise _TooManyChanges()
