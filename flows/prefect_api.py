@@ -48,7 +48,6 @@ from extractors.compiled import cache_dir, digest_of
 from flows.environment import configure_prefect
 from flows.settings import Settings
 
-SERVE_STATE = "serve.json"  # written by `crwatch serve` (flows/serve.py)
 HEALTH_TIMEOUT = 0.5  # seconds: a local server that is up answers in milliseconds
 READY_SECONDS = 120.0  # a cold start on a busy 2-core machine took up to ~40 s
 _DB = "prefect.db"
@@ -72,19 +71,6 @@ def api_healthy(api_url: str, timeout: float = HEALTH_TIMEOUT) -> bool:
         return False
 
 
-def pid_alive(pid: int) -> bool:
-    """True when a process with this id exists (signal 0 only checks)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, owned by another user
-        return True
-    except OverflowError:
-        return False
-    return True
-
-
 def serve_api(home: Path, timeout: float = HEALTH_TIMEOUT) -> str | None:
     """The API URL of a live `crwatch serve` for this data folder, or None.
 
@@ -92,8 +78,10 @@ def serve_api(home: Path, timeout: float = HEALTH_TIMEOUT) -> str | None:
     its health check. Anything else (no file, unreadable JSON, missing keys, a dead pid, a
     server that does not answer) means "no running server".
     """
+    from flows.servestate import process_alive, state_path
+
     try:
-        state = json.loads((home / SERVE_STATE).read_text(encoding="utf-8"))
+        state = json.loads(state_path(home).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict):
@@ -103,7 +91,10 @@ def serve_api(home: Path, timeout: float = HEALTH_TIMEOUT) -> str | None:
         return None
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         return None
-    if not pid_alive(pid) or not api_healthy(url, timeout):
+    started = state.get("pid_start")  # against a reused pid, when serve recorded it
+    if not process_alive(pid, started if isinstance(started, int) else None):
+        return None
+    if not api_healthy(url, timeout):
         return None
     return url.rstrip("/")
 

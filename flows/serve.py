@@ -46,6 +46,7 @@ import httpx
 
 from extractors.lifeline import preexec_die_with_parent
 from flows.environment import configure_prefect
+from flows.prefect_api import api_healthy
 from flows.servestate import (
     INSTANCE_ENV,
     SERVE_PID_ENV,
@@ -127,12 +128,8 @@ def api_url(settings: Settings) -> str:
 
 
 def server_healthy(url: str, timeout: float = 2.0) -> bool:
-    """True when a Prefect API answers its health check at `url`."""
-    try:
-        response = httpx.get(url.rstrip("/") + "/health", timeout=timeout)
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    """True when a Prefect API answers its health check at `url` (see `api_healthy`)."""
+    return api_healthy(url, timeout)
 
 
 def _server_env(settings: Settings) -> dict[str, str]:
