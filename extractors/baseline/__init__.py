@@ -1,0 +1,1 @@
+"""Baseline: the seed documents, whose text is already extracted."""

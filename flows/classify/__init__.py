@@ -1,0 +1,1 @@
+"""Classify: classify items without storing them, re-judge stored documents, analyst corrections."""

@@ -1,0 +1,1 @@
+"""Ops: running unattended (serve), daily maintenance and the setup checks (doctor)."""
