@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# Quiet, offline-friendly Prefect defaults (flows/environment.py sets them for other entry points).
+# Quiet, offline-friendly Prefect defaults (flows/runtime/environment.py sets them for other entry points).
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TASKS_DEFAULT_NO_CACHE := true
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 \
 	  | { grep -v '^WARNING: Location' || true; }
-	$(PY) -c "import flows.cli, prefect, duckdb, trafilatura, py3langid"
+	$(PY) -c "import flows.cli.app, prefect, duckdb, trafilatura, py3langid"
 	touch $(STAMP)
 
 ## make run: build .venv if needed, then run the main job (seed baseline + configured replays)

@@ -13,7 +13,7 @@ test folds with the spread over folds; rules, the learned model and their combin
 side (bench/cv_eval.py). `--labels X --no-cv-folds` judges the chosen items in one pass.
 
 Every labelled item (texts joined from the corpus files) goes through the same code as
-`crwatch classify` (`flows.classify_items.classify_lines`; with `--cli` through the installed
+`crwatch classify` (`flows.classify.items.classify_lines`; with `--cli` through the installed
 command itself). Per language (zh, ru, en) and overall it prints:
 
 - relevance: precision, recall and F1 of relevant (core + related) against the rest, level
@@ -65,19 +65,19 @@ from bench.relevance_eval import (  # noqa: E402
     in_holdout,
     load_items,
 )
-from extractors.classify import LEVELS  # noqa: E402
-from extractors.stance import STANCES  # noqa: E402
-from extractors.topics import TOPICS  # noqa: E402
+from extractors.classify.classifier import LEVELS  # noqa: E402
+from extractors.classify.stance import STANCES  # noqa: E402
+from extractors.classify.topics import TOPICS  # noqa: E402
 from flows.settings import load_settings  # noqa: E402
 
 if _OTHER_CODE:  # the other tree finds the corpus next to this checkout
-    import extractors.labelled as _labelled
+    import extractors.classify.labelled as _labelled
 
     _labelled.CORPUS = ROOT.parent / "shared" / "corpus"
 
 LANGS = ("zh", "ru", "en")
 TARGETS = {"relevance_f1": 0.90, "topic_micro_f1": 0.80, "stance_accuracy": 0.80}
-# The score bands of the four levels (extractors.relevance): score >= 0.5 means relevant.
+# The score bands of the four levels (extractors.classify.relevance): score >= 0.5 means relevant.
 _BANDS = (0.0, 0.2, 0.5, 0.75, 1.0001)
 CCTV_WARC = CCTV.parent / "replay.warc.gz"
 
@@ -102,7 +102,7 @@ def items_jsonl(split: str = "all") -> tuple[list[str], dict[str, dict[str, Any]
 
 
 def _classify_in_process(lines: list[str]) -> list[dict[str, Any]]:
-    from flows.classify_items import classify_lines
+    from flows.classify.items import classify_lines
 
     return list(classify_lines(lines, load_settings()))
 
@@ -208,10 +208,10 @@ def _texts(limit: int, min_chars: int) -> list[tuple[str | None, str, str]]:
 
 def throughput(n_texts: int = 1500, n_pages: int = 150) -> dict[str, float]:
     """Classification documents/s vs extraction pages/s on one core, measured in one run."""
-    from extractors.classify import classify
-    from extractors.extract import ExtractionLimits, extract_page
+    from extractors.acquire.warc import iter_warc
+    from extractors.classify.classifier import classify
+    from extractors.page.extract import ExtractionLimits, extract_page
     from extractors.records import RawPage
-    from extractors.warc import iter_warc
 
     def rate(texts: list[tuple[str | None, str, str]]) -> float:
         for title, text, lang in texts[:20]:  # warm-up: vocabularies load, regexes compile
@@ -260,8 +260,8 @@ def throughput(n_texts: int = 1500, n_pages: int = 150) -> dict[str, float]:
 def _news_page_extraction(limits: Any, full_per_s: float) -> dict[str, float]:
     """Extraction on real news article pages (fundus: 181 publishers, 41 countries), whose
     length is that of the full-text articles, next to classifying such articles."""
-    from extractors.extract import extract_page
-    from extractors.labelled import CORPUS
+    from extractors.classify.labelled import CORPUS
+    from extractors.page.extract import extract_page
     from extractors.records import Provenance, RawPage
 
     root = CORPUS / "extraction" / "fundus_testdata"
@@ -291,7 +291,7 @@ def _news_page_extraction(limits: Any, full_per_s: float) -> dict[str, float]:
 
 def _full_texts(limit: int) -> list[tuple[str | None, str, str]]:
     """Full-text articles naming both sides (RT Russian, allsides English), for throughput."""
-    from extractors.labelled import CORPUS
+    from extractors.classify.labelled import CORPUS
 
     out: list[tuple[str | None, str, str]] = []
     sets = (("news/ru_fulltext/rt_ng/russia_today.jsonl.gz", "ru"),
@@ -351,7 +351,7 @@ def predictors() -> dict[str, Any]:
 
     found: dict[str, Any] = {"rules": rules_predictor}
     try:
-        from extractors.learned import cv_predictors
+        from extractors.classify.learned import cv_predictors
     except ImportError:  # the learned layer is optional (scikit-learn)
         return found
     found.update(cv_predictors())
@@ -429,7 +429,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         print(f"== {args.split} ({LABELS.name}, via {how})")
         _print(result)
     if _OTHER_CODE:
-        from extractors import classify as used
+        from extractors.classify import classifier as used
 
         print(f"== classifier code: {Path(used.__file__).parent.parent}")
     if not args.no_speed:

@@ -118,7 +118,7 @@ def targets_met(pooled: dict[str, dict[str, Any]]) -> dict[str, bool]:
 
 def rules_predictor(train: list[Labelled], test: list[Labelled]) -> list[Output]:
     """The classifier as shipped (rules, plus the learned layer if enabled): training unused."""
-    from extractors.classify import classify
+    from extractors.classify.classifier import classify
 
     del train
     out = []

@@ -1,4 +1,5 @@
-"""Evaluate extractors.neardup on ../shared/corpus: synthetic edits, real syndication, templates.
+"""Evaluate extractors.dedup.neardup on ../shared/corpus: synthetic edits, real syndication,
+templates.
 
 Run: .venv/bin/python bench/dedup_eval.py [--per-lang 300] [--distractors 4000] [--errors]
 
@@ -49,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from extractors.neardup import (  # noqa: E402
+from extractors.dedup.neardup import (  # noqa: E402
     DEFAULT_CONFIG,
     NearDupConfig,
     NearDupIndex,
@@ -139,7 +140,7 @@ def load_ru() -> tuple[Doc, ...]:
 @lru_cache(maxsize=1)
 def load_en() -> tuple[Doc, ...]:
     """English full texts from the extraction sets (fundus, newspaper 2015, readability)."""
-    from extractors.language import identify_language
+    from extractors.page.language import identify_language
 
     docs: list[Doc] = []
     for line in FUNDUS.read_text(encoding="utf-8").splitlines():

@@ -1,4 +1,4 @@
-"""Scaling of extractors.neardup: cost per document at 10k and 100k documents, and memory.
+"""Scaling of extractors.dedup.neardup: cost per document at 10k and 100k documents, and memory.
 
 Run: .venv/bin/python bench/dedup_scale.py [--sizes 10000 100000] [--seed 3]
 
@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.dedup_eval import Editor, corpus_available, load_en, load_ru, load_zh  # noqa: E402
-from extractors.neardup import NearDupIndex, SignatureRow, signatures  # noqa: E402
+from extractors.dedup.neardup import NearDupIndex, SignatureRow, signatures  # noqa: E402
 
 BATCH = 1000
 LANG_SHARE = (("zh", 0.45), ("ru", 0.45), ("en", 0.10))

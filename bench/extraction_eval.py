@@ -47,7 +47,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from extractors.extract import ExtractionLimits, extract_page  # noqa: E402
+from extractors.page.extract import ExtractionLimits, extract_page  # noqa: E402
 from extractors.records import ExtractedDoc, Provenance, RawPage  # noqa: E402
 
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"

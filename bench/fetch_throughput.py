@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from extractors.fetch import Fetcher, FetchPolicy  # noqa: E402
+from extractors.acquire.fetch import Fetcher, FetchPolicy  # noqa: E402
 
 PARAGRAPH = (
     "<p>Officials from both countries met again this week to discuss energy supplies, payments "

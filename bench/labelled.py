@@ -1,6 +1,6 @@
-"""The reviewed items of ../shared/corpus for the benches: see extractors/labelled.py."""
+"""The reviewed items of ../shared/corpus for the benches: see extractors/classify/labelled.py."""
 
-from extractors.labelled import (
+from extractors.classify.labelled import (
     CORPUS,
     LABEL_FILES,
     LANG_GROUPS,

@@ -1,7 +1,7 @@
 """Lake file count under a 30-minute schedule: N simulated runs, then `crwatch maintain`.
 
 Each simulated run ingests its own small WARC (distinct pages, two batches) through the real
-ingest (`flows.ingest.run_ingest`, no Prefect) into one lake, as the half-hourly schedule does
+ingest (`flows.ingest.flow.run_ingest`, no Prefect) into one lake, as the half-hourly schedule does
 in a day. Then the lake is compacted as `crwatch maintain` does (`warehouse.maintenance.
 checkpoint`): first with the defaults (snapshots kept 7 days; the files it merges away are
 deleted by the next maintain), then that next maintain, and last with no history kept. Prints
@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO / "tests"))  # the test suite's WARC and page builde
 
 from conftest import distinct_pages, write_warc  # noqa: E402
 
-from flows.ingest import run_ingest  # noqa: E402
+from flows.ingest.flow import run_ingest  # noqa: E402
 from flows.settings import load_settings, open_warehouse  # noqa: E402
 from warehouse.db import Warehouse  # noqa: E402
 from warehouse.maintenance import checkpoint, live_files  # noqa: E402

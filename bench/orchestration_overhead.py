@@ -68,7 +68,7 @@ def _settings(home: Path, runner: str, workers: int) -> object:
 
 def time_plain(warc: Path, scratch: Path, tag: str, workers: int) -> float:
     """Seconds for `run_ingest` as plain functions into a fresh warehouse."""
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
     from flows.settings import Settings
 
     settings = _settings(scratch / f"plain-{tag}", "threads", workers)
@@ -82,7 +82,7 @@ def time_plain(warc: Path, scratch: Path, tag: str, workers: int) -> float:
 
 def time_flow(warc: Path, scratch: Path, tag: str, workers: int, runner: str = "threads") -> float:
     """Seconds for one `ingest` flow run into a fresh warehouse."""
-    from flows.ingest import ingest_flow
+    from flows.ingest.flow import ingest_flow
 
     _settings(scratch / f"flow-{runner}-{tag}", runner, workers)
     started = time.perf_counter()
@@ -103,7 +103,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.throughput import _copy_records
-    from flows.environment import configure_prefect
+    from flows.runtime.environment import configure_prefect
     from flows.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="crwatch-overhead-") as tmp:

@@ -1,4 +1,5 @@
-"""Evaluate extractors.relevance on ../shared/corpus/labels_dev.jsonl (zh CCTV, ru Telegram, en).
+"""Evaluate extractors.classify.relevance on ../shared/corpus/labels_dev.jsonl (zh CCTV, ru
+Telegram, en).
 
 Run: .venv/bin/python bench/relevance_eval.py [--errors] [--split all|tune|holdout]
 
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from extractors.relevance import LEVELS, judge_relevance  # noqa: E402
+from extractors.classify.relevance import LEVELS, judge_relevance  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 LABELS = CORPUS / "labels_dev.jsonl"

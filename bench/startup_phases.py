@@ -60,15 +60,15 @@ def main() -> None:
     started = time.perf_counter()
     phase("python start-up (interpreter, no imports)",
           lambda: subprocess.run([sys.executable, "-c", "pass"], check=True))  # fmt: skip
-    phase("import flows.cli (click, rich, settings)", lambda: __import__("flows.cli"))
-    from flows.environment import configure_prefect
+    phase("import flows.cli.app (click, rich, settings)", lambda: __import__("flows.cli.app"))
+    from flows.runtime.environment import configure_prefect
     from flows.settings import load_settings
 
     settings = load_settings()
     configure_prefect(settings)
     phase("import prefect", lambda: __import__("prefect"))
-    phase("import flows.ingest (+ duckdb, trafilatura, extractors)",
-          lambda: __import__("flows.ingest"))  # fmt: skip
+    phase("import flows.ingest.flow (+ duckdb, trafilatura, extractors)",
+          lambda: __import__("flows.ingest.flow"))  # fmt: skip
     phase("  (subprocess) import prefect.server.api.server",
           lambda: _subprocess_import("prefect.server.api.server"))  # fmt: skip
     from prefect.server.api.server import SubprocessASGIServer
@@ -77,13 +77,13 @@ def main() -> None:
     phase("Prefect temporary server start (subprocess, DB, blocks)", server.start)
     os.environ["PREFECT_API_URL"] = server.api_url  # later phases talk to it directly
 
-    from extractors.classify import classifier_version
-    from extractors.entities import load_gazetteer
-    from extractors.matching import load_taxonomy
-    from extractors.pool import ExtractionPool
-    from extractors.topics import load_cues
-    from flows.ingest import make_pool
-    from flows.pipeline import Ingestor, sync_entity_catalogue
+    from extractors.classify.classifier import classifier_version
+    from extractors.classify.entities import load_gazetteer
+    from extractors.classify.matching import load_taxonomy
+    from extractors.classify.topics import load_cues
+    from extractors.page.pool import ExtractionPool
+    from flows.ingest.flow import make_pool
+    from flows.ingest.pipeline import Ingestor, sync_entity_catalogue
     from warehouse.db import Warehouse
     from warehouse.search import refresh_index
 
@@ -94,7 +94,7 @@ def main() -> None:
         lambda: (load_taxonomy(), load_cues(), load_gazetteer(), classifier_version()),
     )
     phase("entity catalogue sync", lambda: sync_entity_catalogue(warehouse))
-    from extractors.seeds import load_seed_baseline
+    from extractors.baseline.seeds import load_seed_baseline
 
     items = phase("seed baseline: read + split", lambda: load_seed_baseline(settings.seeds_dir))
     phase(
@@ -115,7 +115,7 @@ def main() -> None:
 
     phase("one empty flow run on the running server", empty)
     phase("one more empty flow run", empty)
-    from flows.digest import produce_digest, resolve_week
+    from flows.digest.flow import produce_digest, resolve_week
 
     phase("digest (gather, render, outbox)",
           lambda: produce_digest(settings, resolve_week(settings, None, latest_data=True),

@@ -85,7 +85,7 @@ def time_command(warc: Path, cold_cache: bool) -> tuple[int, float, dict[str, in
 
 def time_in_process(warc: Path) -> tuple[int, float, dict[str, int]]:
     """`run_ingest` alone, in this process, into a fresh warehouse (no start-up, no Prefect)."""
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
     from flows.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:

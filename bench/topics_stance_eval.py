@@ -1,4 +1,5 @@
-"""Evaluate extractors.topics and extractors.stance on the relevant items of labels_dev.jsonl.
+"""Evaluate extractors.classify.topics and extractors.classify.stance on the relevant items of
+labels_dev.jsonl.
 
 Run: .venv/bin/python bench/topics_stance_eval.py [--split all|tune|holdout|each] [--errors]
 
@@ -31,8 +32,8 @@ from bench.relevance_eval import (  # noqa: E402
     load_items,
     packed_texts,
 )
-from extractors.stance import STANCES, judge_stance  # noqa: E402
-from extractors.topics import TOPICS, assign_topics, focus  # noqa: E402
+from extractors.classify.stance import STANCES, judge_stance  # noqa: E402
+from extractors.classify.topics import TOPICS, assign_topics, focus  # noqa: E402
 
 # One relevant sample per language: the first scan of each language's patterns is slow.
 _WARM_UP = (

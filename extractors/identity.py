@@ -1,7 +1,7 @@
 """Identity of a page: canonical URL (with the page's own canonical link) and content hash.
 
-The later stages build on these keys: near-duplicates (`extractors.neardup`) and story
-assignment (`flows.stories`).
+The later stages build on these keys: near-duplicates (`extractors.dedup.neardup`) and story
+assignment (`flows.ingest.stories`).
 """
 
 from __future__ import annotations

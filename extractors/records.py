@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a type only: extractors.analysis imports this module
-    from extractors.analysis import Analysis
+if TYPE_CHECKING:  # a type only: extractors.classify.analysis imports this module
+    from extractors.classify.analysis import Analysis
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,7 @@ class AcquisitionError:
 
 @dataclass(slots=True)
 class ExtractedDoc:
-    """Main text and metadata of one page, as produced by `extractors.extract`."""
+    """Main text and metadata of one page, as produced by `extractors.page.extract`."""
 
     url: str
     title: str | None
@@ -84,7 +84,7 @@ class ExtractedDoc:
     canonical_link: str | None = None  # <link rel=canonical> declared by the page
     extractor_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)
-    # Classification and signature, when the worker computed them (extractors.analysis).
+    # Classification and signature, when the worker computed them (extractors.classify.analysis).
     analysis: Analysis | None = None
 
 

@@ -188,7 +188,7 @@ import os
 import sys
 from pathlib import Path
 from flows.settings import load_settings
-from flows.ingest import run_ingest
+from flows.ingest.flow import run_ingest
 overrides = {"workers": 1, "batch_size": int(sys.argv[2]), "progress": False}
 settings = load_settings(overrides=overrides)
 

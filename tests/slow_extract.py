@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from extractors.extract import ExtractionLimits, extract_page
+from extractors.page.extract import ExtractionLimits, extract_page
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
 

@@ -11,9 +11,14 @@ import pytest
 from conftest import sample_pages
 from warcio.archiveiterator import ArchiveIterator
 
-from extractors.archive import ArchiveLocation, WarcArchive, stored_response_headers, warc_date
+from extractors.acquire.archive import (
+    ArchiveLocation,
+    WarcArchive,
+    stored_response_headers,
+    warc_date,
+)
+from extractors.acquire.warc import iter_warc
 from extractors.records import AcquisitionError, RawPage
-from extractors.warc import iter_warc
 
 FETCHED = datetime(2024, 5, 16, 9, 30, 15, 987654, tzinfo=UTC)
 GBK_PAGE = (

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from flows.attempts import append_attempt, drain_journal, read_attempts
-from flows.cli import main
+from flows.cli.app import main
+from flows.runtime.attempts import append_attempt, drain_journal, read_attempts
 from flows.settings import load_settings
 from warehouse.db import Warehouse, WarehouseBusy
 from warehouse.runs import mark_crashed_if_dead, start_run
@@ -41,7 +41,7 @@ def _hold_warehouse(path: Path) -> subprocess.Popen[str]:
 def test_an_ingest_failing_on_a_busy_warehouse_shows_in_status_with_its_reason(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
 
     monkeypatch.setenv("CRWATCH_LOCK_WAIT_SECONDS", "1")
     # A single-file warehouse (still a setting): another process holding the file for writing
@@ -90,11 +90,11 @@ def test_an_ingest_failing_on_a_busy_warehouse_shows_in_status_with_its_reason(
 def test_a_run_that_fails_after_a_committed_batch_reports_what_it_kept(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import flows.pipeline
-    from flows.ingest import run_ingest
+    import flows.ingest.pipeline
+    from flows.ingest.flow import run_ingest
 
     settings = load_settings(overrides={"workers": 1, "progress": False, "batch_size": 2})
-    real = flows.pipeline.refresh_facts
+    real = flows.ingest.pipeline.refresh_facts
     calls = {"n": 0}
 
     def fail_second_batch(con: object, doc_ids: list[str]) -> None:
@@ -103,7 +103,7 @@ def test_a_run_that_fails_after_a_committed_batch_reports_what_it_kept(
             raise OSError(28, "No space left on device")
         real(con, doc_ids)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(flows.pipeline, "refresh_facts", fail_second_batch)
+    monkeypatch.setattr(flows.ingest.pipeline, "refresh_facts", fail_second_batch)
     with pytest.raises(OSError):
         run_ingest(settings, [], seeds=True, run_id="half-run")
     warehouse = Warehouse(settings.warehouse)

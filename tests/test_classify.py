@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from conftest import PARAGRAPHS, article_html, corpus_path, sample_pages, write_warc
 
-from extractors.classify import classifier_version, vocabulary_digest
-from flows.classify_items import classify_lines
-from flows.cli import main
-from flows.ingest import run_ingest
-from flows.reclassify import reclassify
+from extractors.classify.classifier import classifier_version, vocabulary_digest
+from flows.classify.items import classify_lines
+from flows.classify.reclassify import reclassify
+from flows.cli.app import main
+from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 
@@ -221,8 +221,8 @@ def test_reclassify_reports_changes_and_keeps_history(
     assert _query(settings, "SELECT count(*) FROM classifications")[0][0] == 6
 
     # A new rule set that calls everything "passing": every seed changes level.
-    import flows.reclassify as module
-    from extractors.classify import Classification
+    import flows.classify.reclassify as module
+    from extractors.classify.classifier import Classification
 
     def passing(row: dict[str, object]) -> Classification:
         return Classification("passing", 0.3, (), (), None, None, (), ())

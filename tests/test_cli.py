@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import PARAGRAPHS, REPO, article_html
 
-from flows.cli import main
-from flows.ingest import run_ingest
+from flows.cli.app import main
+from flows.ingest.flow import run_ingest
 from flows.settings import load_settings
 
 COMMANDS = sorted(main.commands)

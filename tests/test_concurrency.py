@@ -46,7 +46,7 @@ def test_readers_wait_for_a_writer_in_another_process(tmp_path: Path) -> None:
         f"""
         from pathlib import Path
         from flows.settings import load_settings
-        from flows.ingest import run_ingest
+        from flows.ingest.flow import run_ingest
         settings = load_settings(overrides={{"workers": 1, "batch_size": 20, "progress": False}})
         s = run_ingest(settings, [Path({str(warc)!r})], seeds=False, run_id="load")
         print("SUMMARY", s.items_seen, s.docs_new, s.docs_duplicate, s.docs_failed)

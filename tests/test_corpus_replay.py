@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from conftest import corpus_path
 
-from flows.ingest import expand_replay_paths, run_ingest
+from flows.ingest.flow import expand_replay_paths, run_ingest
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 

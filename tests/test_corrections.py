@@ -17,9 +17,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import SKEPTICAL, WEATHER, dated_page, write_warc
 
-from flows.cli import main
-from flows.digest import gather_digest
-from flows.ingest import run_ingest
+from flows.cli.app import main
+from flows.digest.flow import gather_digest
+from flows.ingest.flow import run_ingest
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 

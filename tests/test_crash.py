@@ -156,7 +156,7 @@ def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path: 
 
 
 def test_a_lake_catalog_left_empty_is_initialised(crwatch_home: Path) -> None:
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
     from flows.settings import load_settings
 
     settings = load_settings(overrides={"workers": 1, "progress": False})
@@ -168,7 +168,7 @@ def test_a_lake_catalog_left_empty_is_initialised(crwatch_home: Path) -> None:
 
 
 def test_a_warehouse_file_left_half_created_is_set_aside_and_recreated(crwatch_home: Path) -> None:
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
     from flows.settings import load_settings
 
     settings = load_settings(

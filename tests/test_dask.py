@@ -31,7 +31,7 @@ def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
 def test_ingest_flow_on_dask_matches_the_default_runner(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.ingest import ingest_flow
+    from flows.ingest.flow import ingest_flow
 
     # Copies across batches and a broken page: dedup and error rows must match too.
     pages = distinct_pages(60, "dask.example.com") + sample_pages(6)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import pytest
 from conftest import PARAGRAPHS, SKEPTICAL, WEATHER, dated_page, write_warc
 
-from flows.digest import (
+from flows.digest.flow import (
     DigestError,
     gather_digest,
     last_complete_week,
@@ -44,8 +44,8 @@ from flows.digest import (
     week_label,
     write_preview,
 )
-from flows.ingest import run_ingest
-from flows.mail import HeaderValueError, build_message, check_header_value, parse_address
+from flows.digest.mail import HeaderValueError, build_message, check_header_value, parse_address
+from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 
@@ -366,7 +366,7 @@ def test_the_digest_waits_for_a_running_ingest(digest_warehouse: Path, crwatch_h
     """While an ingest holds the writer lock, the digest waits, then reads one consistent state."""
     import threading
 
-    from flows.runlock import RunLock
+    from flows.runtime.runlock import RunLock
 
     settings = home_settings(crwatch_home, digest_warehouse)
     ingest = RunLock(settings.home, "ingest-running", 5.0)
@@ -678,7 +678,7 @@ def test_reliability_12_password_never_appears(
                 "DIGEST_TO": "analyst@example.org",
             }.items():
                 monkeypatch.setenv(f"CRWATCH_{key}", value)
-            from flows.digest import digest_flow
+            from flows.digest.flow import digest_flow
 
             result = digest_flow(week="2024-W20")
             assert result["status"] == "sent", result
@@ -722,7 +722,7 @@ def test_cli_preview_prints_the_path_and_sends_nothing(
 ) -> None:
     from click.testing import CliRunner
 
-    from flows.cli import main
+    from flows.cli.app import main
 
     home_settings(crwatch_home, digest_warehouse)
     result = CliRunner().invoke(main, ["digest", "--preview", "--week", "2024-W20"])
@@ -745,8 +745,8 @@ def test_cli_digest_once_then_skipped(
 
     from click.testing import CliRunner
 
-    from flows.cli import main
-    from flows.digest_cli import digest_after_run
+    from flows.cli.app import main
+    from flows.cli.digest import digest_after_run
 
     home_settings(crwatch_home, digest_warehouse)
     first = CliRunner().invoke(main, ["digest", "--week", "2024-W20", "--json"])
@@ -757,12 +757,12 @@ def test_cli_digest_once_then_skipped(
     # the step at the end of `crwatch run`: the last complete week with data is 2024-W20
     assert digest_after_run() == 0
     # a digest that cannot be built is reported, with a non-zero status, and raises nothing
-    import flows.digest
+    import flows.digest.flow
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("template exploded")
 
-    monkeypatch.setattr(flows.digest, "produce_digest", broken)
+    monkeypatch.setattr(flows.digest.flow, "produce_digest", broken)
     assert digest_after_run() == 1
     assert "digest failed: RuntimeError: template exploded" in capsys.readouterr().err
 
@@ -771,7 +771,7 @@ def test_cli_digest_once_then_skipped(
 def test_make_run_ends_with_the_digest(crwatch_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from flows.cli import main
+    from flows.cli.app import main
 
     monkeypatch.setenv("CRWATCH_LIVE", "false")
     monkeypatch.setenv("CRWATCH_PROGRESS", "false")
@@ -789,7 +789,7 @@ def test_make_run_ends_with_the_digest(crwatch_home: Path, monkeypatch: pytest.M
 
 def test_template_links_pass_the_url_filter_too() -> None:
     """Defence in depth: a story object with a bad URL (bypassing gather) still gets no link."""
-    from flows.digest import DigestContent, TopStory
+    from flows.digest.flow import DigestContent, TopStory
 
     content = DigestContent("2024-W20", WEEK, WEEK + dt.timedelta(days=6), dt.datetime.now(dt.UTC))
     content.stories = [

@@ -15,7 +15,7 @@ from conftest import REPO
 from test_digest import WEEK, home_settings
 from test_digest import digest_warehouse as digest_warehouse  # the shared fixture
 
-from flows.digest import write_preview
+from flows.digest.flow import write_preview
 
 OUT = REPO / "bench" / "out"
 

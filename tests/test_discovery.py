@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from extractors.discovery import (
+from extractors.acquire.discovery import (
     Discovered,
     SitemapResult,
     newest_sitemaps,

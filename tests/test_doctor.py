@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from flows.cli import main
+from flows.cli.app import main
 from flows.settings import load_settings
 
 
 @pytest.fixture
 def doctor_home(crwatch_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A data folder with a warehouse holding the seed baseline, and no Prefect API set."""
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
 
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("CRWATCH_LIVE", "false")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors.entities import (
+from extractors.classify.entities import (
     ENTITIES_VERSION,
     KINDS,
     LANGS,

@@ -1,4 +1,6 @@
-"""Tests for `extractors.extract`: main text only, metadata, charsets, error kinds, corpus F1."""
+"""Tests for `extractors.page.extract`: main text only, metadata, charsets, error kinds, corpus
+F1.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +12,8 @@ from types import ModuleType
 
 import pytest
 
-from extractors.charset import decode_html
-from extractors.extract import ExtractionLimits, extract_page, looks_like_html
+from extractors.page.charset import decode_html
+from extractors.page.extract import ExtractionLimits, extract_page, looks_like_html
 from extractors.records import ExtractedDoc, ExtractionError, Provenance, RawPage
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ from typing import Any
 
 from conftest import PARAGRAPHS, WEATHER, article_html, write_warc
 
-from flows.ingest import run_ingest
-from flows.reclassify import reclassify
+from flows.classify.reclassify import reclassify
+from flows.ingest.flow import run_ingest
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.facts import rebuild_facts

@@ -47,10 +47,10 @@ from faultserver import (
     trickle,
 )
 
-from extractors.decompress import STEP
-from extractors.extract import ExtractionLimits, extract_page
-from extractors.fetch import Fetcher, FetchPolicy, FetchResult, check_url, fetch_one
-from extractors.netguard import system_resolver
+from extractors.acquire.decompress import STEP
+from extractors.acquire.fetch import Fetcher, FetchPolicy, FetchResult, check_url, fetch_one
+from extractors.acquire.netguard import system_resolver
+from extractors.page.extract import ExtractionLimits, extract_page
 from extractors.records import ExtractedDoc, Provenance, RawPage
 
 MIB = 2**20

@@ -13,7 +13,7 @@ from warehouse.db import Warehouse
 
 @pytest.mark.usefixtures("prefect_harness")
 def test_ingest_flow_end_to_end(crwatch_home: Path, tmp_path: Path) -> None:
-    from flows.ingest import ingest_flow
+    from flows.ingest.flow import ingest_flow
 
     warc = write_warc(tmp_path / "site.warc.gz", sample_pages(6))
     summary = ingest_flow(replay=[str(warc)], seeds=True)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import distinct_pages, ingest_command, ingest_env, write_warc
 from pgserver import postgres_server, skip_reason
 
-from flows.cli import main
+from flows.cli.app import main
 from flows.settings import load_settings
 from warehouse.db import Warehouse, lake_ddl, schema_files
 from warehouse.maintenance import checkpoint
@@ -87,7 +87,7 @@ def _counts(warehouse: Warehouse) -> dict[str, object]:
 
 def _connect_sql(home: Path, path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "connect", "--sql"], env=ingest_env(home),
+        [sys.executable, "-m", "flows.cli.app", "connect", "--sql"], env=ingest_env(home),
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -293,7 +293,7 @@ def test_migrate_to_lake_copies_every_table_with_equal_counts(
 
 
 def test_an_old_single_file_warehouse_is_not_left_behind(crwatch_home: Path) -> None:
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
     from warehouse.db import WarehouseError
 
     settings = load_settings(overrides={"workers": 1, "progress": False})
@@ -326,13 +326,13 @@ def test_connect_prints_cli_python_and_sql(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(duckdb.Error, match=r"read-only|read only"):
         con.execute("DELETE FROM documents")
     con.close()
-    from flows.lake_cli import duckdb_cli
+    from flows.cli.lake import duckdb_cli
 
     if duckdb_cli() is None:
         pytest.skip("no duckdb shell (pip install duckdb-cli==1.5.5; make does)")
     query = "SELECT 'rows=' || count(*) || ' in ' || current_database() AS r FROM documents;"
     shell = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "connect", "--duckdb"], cwd=REPO, timeout=120,
+        [sys.executable, "-m", "flows.cli.app", "connect", "--duckdb"], cwd=REPO, timeout=120,
         input=query, text=True, capture_output=True, env=ingest_env(tmp_path / "home"),
     )  # fmt: skip
     assert shell.returncode == 0, shell.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from extractors.classify import classify_rules
-from extractors.learned import (
+from extractors.classify.classifier import classify_rules
+from extractors.classify.learned import (
     FEATURES,
     adjust_level,
     features,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import PARAGRAPHS, article_html
 
-from flows.ingest import run_ingest
+from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 

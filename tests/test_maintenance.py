@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import sample_pages, write_warc
 
-from flows.cli import main
-from flows.runlock import RunLock
+from flows.cli.app import main
+from flows.runtime.runlock import RunLock
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.maintenance import backup, checkpoint, folder_size, prune_archive
@@ -103,7 +103,7 @@ def test_mark_crashed_closes_only_orphaned_rows(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("crwatch_home")
 def test_cli_status_backup_maintain(tmp_path: Path) -> None:
-    from flows.ingest import run_ingest
+    from flows.ingest.flow import run_ingest
 
     settings = load_settings(overrides={"workers": 1})
     warc = write_warc(tmp_path / "a.warc.gz", sample_pages(3))
@@ -141,7 +141,7 @@ def test_cli_status_backup_maintain(tmp_path: Path) -> None:
 
 @pytest.mark.usefixtures("prefect_harness", "crwatch_home")
 def test_maintain_flow_checkpoints_and_prunes(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.maintain import maintain_flow
+    from flows.ops.maintain import maintain_flow
 
     monkeypatch.setenv("CRWATCH_ARCHIVE_RETENTION_DAYS", "30")
     settings = load_settings()

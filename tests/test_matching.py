@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from extractors.matching import Matcher
+from extractors.classify.matching import Matcher
 
 FILLER = " Lorem ipsum dolor sit amet, first most state." * 12  # long: the keyed scan
 

@@ -1,4 +1,6 @@
-"""Near-duplicate detection (extractors/neardup.py): shingles, signatures, the index, the guards."""
+"""Near-duplicate detection (extractors/dedup/neardup.py): shingles, signatures, the index, the
+guards.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import pytest
 import rensa
 from conftest import PARAGRAPHS, REPO, corpus_path
 
-from extractors.neardup import (
+from extractors.dedup.neardup import (
     NUM_PERM,
     SEED,
     SIGNATURE_VERSION,
@@ -104,7 +106,7 @@ def test_signature_is_pinned() -> None:
 
 def test_signature_is_the_same_in_another_process() -> None:
     code = (
-        "import sys; from extractors.neardup import signatures\n"
+        "import sys; from extractors.dedup.neardup import signatures\n"
         "texts = sys.stdin.read().split('\\x1e')\n"
         "print(' '.join(s.minhash.hex() for s in signatures(texts)))"
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import distinct_pages, has_documents_table, ingest_command, ingest_env, write_warc
 
-from flows.runlock import RunLock, RunLockBusy, current_holder
+from flows.runtime.runlock import RunLock, RunLockBusy, current_holder
 from warehouse.db import Warehouse, WarehouseBusy
 
 PAGES = 150

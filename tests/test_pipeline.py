@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import sample_pages, write_warc
 
-from flows.ingest import run_ingest
-from flows.pipeline import IngestSummary
+from flows.ingest.flow import run_ingest
+from flows.ingest.pipeline import IngestSummary
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 
@@ -149,7 +149,7 @@ def test_runs_table_records_counts(settings: Settings, tmp_path: Path) -> None:
 
 
 def test_replay_paths_expand_folders_and_globs(tmp_path: Path) -> None:
-    from flows.ingest import expand_replay_paths
+    from flows.ingest.flow import expand_replay_paths
 
     for name in ("a.warc.gz", "b.arc.gz", "c.warc.gz.bad", "notes.txt", "sub/d.warc", "e.arc"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

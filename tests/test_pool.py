@@ -7,8 +7,8 @@ import time
 import slow_extract
 from conftest import sample_pages
 
-from extractors.extract import ExtractionLimits
-from extractors.pool import ExtractionPool
+from extractors.page.extract import ExtractionLimits
+from extractors.page.pool import ExtractionPool
 from extractors.records import (
     AcquisitionError,
     ExtractedDoc,

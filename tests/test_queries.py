@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import PARAGRAPHS, SKEPTICAL, WEATHER, dated_page, write_warc
 
-from flows.ingest import run_ingest
+from flows.ingest.flow import run_ingest
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 from warehouse.queries import NamedQuery, bind, get_query, list_queries, run_query

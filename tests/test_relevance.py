@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors.relevance import (
+from extractors.classify.relevance import (
     LEVELS,
     RELEVANCE_VERSION,
     RelevanceJudgement,

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import REPO, article_html, write_warc
 
-from flows.cli import main
-from flows.ingest import run_ingest
+from flows.cli.app import main
+from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 from warehouse.export import export_parquet

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from extractors.records import AcquisitionError, SeedText
-from extractors.seeds import (
+from extractors.baseline.seeds import (
     ChromeRules,
     PageMeta,
     clean_seed,
@@ -27,6 +26,7 @@ from extractors.seeds import (
     title_from_slug,
     title_from_text,
 )
+from extractors.records import AcquisitionError, SeedText
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 RULES = ChromeRules.default()

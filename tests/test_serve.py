@@ -119,7 +119,7 @@ def _serve_env(home: Path, warc: Path, port: int) -> dict[str, str]:
 def _start_serve(env: dict[str, str], log_path: Path, interval: int) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as log_file:
         return subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "serve", "--interval-seconds", str(interval)],
+            [sys.executable, "-m", "flows.cli.app", "serve", "--interval-seconds", str(interval)],
             cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -213,10 +213,10 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
         ).json()
         names = {d["name"] for d in deployments}
         assert {"scheduled", "daily"} <= names
-        if importlib.util.find_spec("flows.digest") is not None:
+        if importlib.util.find_spec("flows.digest.flow") is not None:
             assert "weekly" in names
         status = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "status"], cwd=REPO, env=env,
+            [sys.executable, "-m", "flows.cli.app", "status"], cwd=REPO, env=env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         assert "ingest/scheduled at" in status.stdout, status.stdout + status.stderr
@@ -240,7 +240,7 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
         cli_seconds = time.monotonic() - cli_started
         # The doctor finds the served API through serve.json and checks the same list calls.
         doctor = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "doctor"], cwd=REPO, env=env,
+            [sys.executable, "-m", "flows.cli.app", "doctor"], cwd=REPO, env=env,
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert doctor.returncode == 0, doctor.stdout + doctor.stderr
@@ -270,7 +270,7 @@ def test_serve_runs_scheduled_ingests_and_stops_cleanly(tmp_path: Path) -> None:
 def test_serve_log_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     import logging
 
-    from flows.serve import RedactSecrets, _without_credentials
+    from flows.ops.serve import RedactSecrets, _without_credentials
 
     monkeypatch.setenv("CRWATCH_SMTP_PASSWORD", "hunter2-canary")
     record = logging.LogRecord("crwatch.serve", logging.INFO, __file__, 1,
@@ -289,7 +289,7 @@ KILL_PAGES = 240
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_path: Path) -> None:
-    from flows.runlock import current_holder
+    from flows.runtime.runlock import current_holder
 
     home = tmp_path / "home"
     warc = write_warc(tmp_path / "load.warc.gz", distinct_pages(KILL_PAGES))
@@ -335,7 +335,7 @@ def test_serve_killed_during_a_run_restarts_without_orphans_or_duplicates(tmp_pa
         run = httpx.get(f"{api}/flow_runs/{holder.run_id}", timeout=10).json()
         assert run["state_type"] == "CRASHED", run["state"]
         status = subprocess.run(
-            [sys.executable, "-m", "flows.cli", "status"], cwd=REPO, env=env,
+            [sys.executable, "-m", "flows.cli.app", "status"], cwd=REPO, env=env,
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         flat = " ".join(status.stdout.split())

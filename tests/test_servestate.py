@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from extractors import lifeline
-from flows.serve import ServeError, SupervisedServer, recover_previous
-from flows.serve import serve as run_serve
-from flows.servestate import (
+from flows.ops.serve import ServeError, SupervisedServer, recover_previous
+from flows.ops.serve import serve as run_serve
+from flows.runtime.servestate import (
     INSTANCE_ENV,
     ServeLock,
     ServeState,
@@ -124,7 +124,7 @@ def test_a_new_serve_stops_what_a_dead_one_left(tmp_path: Path) -> None:
 def test_a_second_serve_refuses_with_who_is_serving(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("flows.serve.configure_prefect", lambda settings: None)  # env untouched
+    monkeypatch.setattr("flows.ops.serve.configure_prefect", lambda settings: None)  # env untouched
     settings = load_settings(environ={"CRWATCH_HOME": str(tmp_path)})
     lock = ServeLock(settings.home)
     assert lock.acquire()
@@ -189,9 +189,9 @@ def test_a_run_killed_before_its_first_write_still_shows_in_status(
 
     from click.testing import CliRunner
 
-    from flows.attempts import read_attempts
-    from flows.cli import main
-    from flows.serve import journal_unrecorded_crashes
+    from flows.cli.app import main
+    from flows.ops.serve import journal_unrecorded_crashes
+    from flows.runtime.attempts import read_attempts
     from warehouse.db import Warehouse
     from warehouse.runs import start_run
 

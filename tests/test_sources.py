@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from extractors.sources import (
+from extractors.acquire.sources import (
     DEFAULT_SOURCES_PATH,
     LANGS,
     Source,

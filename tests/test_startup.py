@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from extractors import compiled
-from extractors.extract import ExtractionLimits
-from extractors.pool import ExtractionPool
+from extractors.page.extract import ExtractionLimits
+from extractors.page.pool import ExtractionPool
 from extractors.records import Provenance, RawPage, SeedText
-from flows.prefect_api import choose_api, serve_api
+from flows.runtime.prefect_api import choose_api, serve_api
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -129,7 +129,7 @@ def test_profile_api_url_counts_as_configured(tmp_path: Path) -> None:
 
 
 def test_template_seeds_only_a_fresh_prefect_home(tmp_path: Path, cache_dir: Path) -> None:
-    from flows.prefect_api import seed_prefect_home, template_path
+    from flows.runtime.prefect_api import seed_prefect_home, template_path
 
     home = tmp_path / "prefect"
     assert not seed_prefect_home(home, "k1")  # no template yet
@@ -180,7 +180,7 @@ def test_pool_grows_when_pages_arrive_after_a_long_stretch_without(launched_ahea
     # e.g. a re-run of a replay: the first records are already stored, new pages come later
     items = [*(_seed(i) for i in range(40)), *(_page(i) for i in range(6))]
     with ExtractionPool(2, ExtractionLimits()) as pool:
-        if launched_ahead:  # as `flows.ingest.prepare` does for a replay
+        if launched_ahead:  # as `flows.ingest.flow.prepare` does for a replay
             pool.launch()
         results = list(pool.map(items))
         assert pool.running == 2
@@ -211,7 +211,7 @@ def test_cached_builds_once_and_rebuilds_on_a_new_key(cache_dir: Path) -> None:
 
 
 def test_vocabulary_edit_invalidates_the_compiled_cache(tmp_path: Path, cache_dir: Path) -> None:
-    from extractors import entities
+    from extractors.classify import entities
 
     vocab = tmp_path / "entities.toml"
     shutil.copy(REPO / "seeds" / "entities.toml", vocab)
@@ -234,8 +234,8 @@ def test_vocabulary_edit_invalidates_the_compiled_cache(tmp_path: Path, cache_di
 
 
 def test_cached_taxonomy_classifies_like_a_fresh_compile(cache_dir: Path) -> None:
-    from extractors import matching, topics
-    from extractors.classify import classify
+    from extractors.classify import matching, topics
+    from extractors.classify.classifier import classify
 
     texts = [
         ("Си Цзиньпин и Путин провели переговоры в Москве о торговле и энергетике.", "ru"),
@@ -274,7 +274,7 @@ def _facts_warehouse(tmp_path: Path, rows: list[tuple[str, dt.date, bool, bool]]
 
 
 def test_run_week_is_the_last_complete_week_when_it_has_news(tmp_path: Path) -> None:
-    from flows.digest import choose_run_week
+    from flows.digest.flow import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("a", dt.date(2024, 5, 14), False, True),  # 2024-W20
@@ -285,7 +285,7 @@ def test_run_week_is_the_last_complete_week_when_it_has_news(tmp_path: Path) -> 
 
 
 def test_run_week_falls_back_to_the_latest_week_with_relevant_news(tmp_path: Path) -> None:
-    from flows.digest import choose_run_week
+    from flows.digest.flow import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("a", dt.date(2024, 5, 14), False, True),  # 2024-W20: relevant
@@ -299,7 +299,7 @@ def test_run_week_falls_back_to_the_latest_week_with_relevant_news(tmp_path: Pat
 
 
 def test_run_week_may_be_the_current_week_then_it_is_not_complete(tmp_path: Path) -> None:
-    from flows.digest import choose_run_week
+    from flows.digest.flow import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [("a", dt.date(2024, 6, 4), False, True)])
     choice = choose_run_week(warehouse, dt.date(2024, 6, 5))  # type: ignore[arg-type]
@@ -307,7 +307,7 @@ def test_run_week_may_be_the_current_week_then_it_is_not_complete(tmp_path: Path
 
 
 def test_run_week_without_news_shows_the_seed_baseline(tmp_path: Path) -> None:
-    from flows.digest import choose_run_week
+    from flows.digest.flow import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("s1", dt.date(2023, 1, 3), True, True),
@@ -325,8 +325,8 @@ def test_run_week_without_news_shows_the_seed_baseline(tmp_path: Path) -> None:
 def test_seed_baseline_digest_lists_every_relevant_seed_story(
     crwatch_home: Path, cache_dir: Path
 ) -> None:
-    from flows.digest import choose_run_week, top_stories
-    from flows.ingest import run_ingest
+    from flows.digest.flow import choose_run_week, top_stories
+    from flows.ingest.flow import run_ingest
     from flows.settings import load_settings
     from warehouse.db import Warehouse
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import article_html, write_warc
 
-from extractors.seeds import load_seed_baseline
-from flows.ingest import run_ingest
+from extractors.baseline.seeds import load_seed_baseline
+from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
 
@@ -252,7 +252,7 @@ def test_amp_and_mobile_copies_declaring_the_article_are_the_same_document(
 def test_identity_url_trusts_canonical_links_on_the_same_site_only(
     page: str, declared: str | None, expected: str
 ) -> None:
-    from extractors.dedup import identity_url
+    from extractors.identity import identity_url
 
     assert identity_url(page, declared) == expected
 

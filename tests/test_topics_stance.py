@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from extractors.baseline.seeds import load_seed_baseline
+from extractors.classify.stance import STANCE_VERSION, StanceJudgement, judge_stance
+from extractors.classify.topics import TOPICS, TOPICS_VERSION, assign_topics
 from extractors.records import SeedText
-from extractors.seeds import load_seed_baseline
-from extractors.stance import STANCE_VERSION, StanceJudgement, judge_stance
-from extractors.topics import TOPICS, TOPICS_VERSION, assign_topics
 
 REPO = Path(__file__).resolve().parent.parent
 

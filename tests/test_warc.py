@@ -8,8 +8,8 @@ from pathlib import Path
 from conftest import corpus_path, gzip_member, sample_pages, write_warc
 from warcio.warcwriter import WARCWriter
 
+from extractors.acquire.warc import iter_warc, warc_file_id
 from extractors.records import AcquisitionError, RawPage
-from extractors.warc import iter_warc, warc_file_id
 
 
 def _split(items: list[RawPage | AcquisitionError]) -> tuple[list[RawPage], list[AcquisitionError]]:

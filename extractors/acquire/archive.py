@@ -4,7 +4,7 @@ Files live in one folder, one per UTC day of fetch, `crwatch-YYYYMMDD.warc.gz`; 
 that reaches the size limit (1 GiB by default) continues in `crwatch-YYYYMMDD-001.warc.gz`,
 `-002`, ... Each file starts with a `warcinfo` record. Each record is its own gzip member (the
 layout of Common Crawl and CC-NEWS), so any record can be read from its offset alone and
-`extractors.warc.iter_warc` replays these files like any other WARC.
+`extractors.acquire.warc.iter_warc` replays these files like any other WARC.
 
 What is stored, and why:
 

@@ -12,7 +12,7 @@ never raises on bad input, so one broken source becomes one error row, not a fai
 
 Every discovered link is made absolute against the document's address, must be http(s) with a
 host (other schemes are counted in `rejected`, never returned), and is keyed by
-`extractors.dedup.canonical_url`; repeats within one document are dropped (`duplicates`). The
+`extractors.identity.canonical_url`; repeats within one document are dropped (`duplicates`). The
 original URL is kept for fetching. Whether a host is public (no loopback, private or metadata
 addresses) needs DNS and is checked by the fetcher before every request, not here.
 
@@ -40,8 +40,8 @@ from urllib.parse import urljoin
 import feedparser
 from lxml import etree
 
-from extractors.dedup import canonical_url
-from extractors.sources import check_http_url
+from extractors.acquire.sources import check_http_url
+from extractors.identity import canonical_url
 
 MAX_ITEMS: Final = 50_000  # links per document (sitemaps.org limit per file)
 MAX_DECOMPRESSED_BYTES: Final = 50 * 1024 * 1024  # gzip sitemaps (sitemaps.org: 50 MB)

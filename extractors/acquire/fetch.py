@@ -33,11 +33,11 @@ Bounds: every attempt, with all its redirect hops, runs under `asyncio.timeout`
 (`deadline_seconds`), because httpx's timeouts are per read and a server trickling one byte per
 second never trips them. An attempt that hits its deadline is not retried; a fetch lasts at
 most `max_tries * deadline_seconds` plus its waits. Bodies are read raw (`aiter_raw`) and stop
-at `max_bytes`; decoding is ours (`extractors.decompress`) and capped too, because httpx's is
-not. Waits for politeness and for retries are not part of the deadline: they are the crawler's
+at `max_bytes`; decoding is ours (`extractors.acquire.decompress`) and capped too, because httpx's
+is not. Waits for politeness and for retries are not part of the deadline: they are the crawler's
 choice, not the server's.
 
-Safety: see `extractors.netguard`. Every hop is checked (scheme, literal addresses, then the
+Safety: see `extractors.acquire.netguard`. Every hop is checked (scheme, literal addresses, then the
 resolved addresses) before robots.txt or the request, and the default transport resolves and
 checks again inside the connection pool and connects only to the addresses it checked there.
 Requests go to the transport directly: `AsyncClient.send` would parse a hostile Location header
@@ -72,8 +72,13 @@ from urllib.parse import urljoin
 import httpx
 from protego import Protego
 
-from extractors.decompress import BodyDecoder, DecodedTooLarge, DecodeError, parse_content_encoding
-from extractors.netguard import (
+from extractors.acquire.decompress import (
+    BodyDecoder,
+    DecodedTooLarge,
+    DecodeError,
+    parse_content_encoding,
+)
+from extractors.acquire.netguard import (
     Allowlist,
     BlockedAddressError,
     GuardedTransport,
@@ -96,7 +101,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-ACCEPT_ENCODING = "gzip, deflate, br"  # exactly what extractors.decompress undoes
+ACCEPT_ENCODING = "gzip, deflate, br"  # exactly what extractors.acquire.decompress undoes
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 UrlItem = str | tuple[str, str | None, str | None]  # url, or (url, etag, last_modified)
 

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
-from extractors.dedup import canonical_url
+from extractors.identity import canonical_url
 
 Kind = Literal["feed", "sitemap", "urls", "warc"]
 Lang = Literal["zh", "ru", "en"]
 
 KINDS: Final[tuple[Kind, ...]] = ("feed", "sitemap", "urls", "warc")
 LANGS: Final[tuple[Lang, ...]] = ("zh", "ru", "en")
-DEFAULT_SOURCES_PATH: Final[Path] = Path(__file__).resolve().parents[1] / "seeds" / "sources.toml"
+DEFAULT_SOURCES_PATH: Final[Path] = Path(__file__).resolve().parents[2] / "seeds" / "sources.toml"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from extractors.language import identify_language, script_hint
+from extractors.page.language import identify_language, script_hint
 from extractors.records import AcquisitionError, Provenance, SeedText
 
 SOURCE = "seed-baseline"
@@ -648,8 +648,9 @@ def load_seed_baseline_cached(seeds_dir: Path) -> list[SeedText | AcquisitionErr
     """
     from importlib.metadata import version
 
-    from extractors import language, records
+    from extractors import records
     from extractors.compiled import cached, digest_of
+    from extractors.page import language
 
     seeds_dir = seeds_dir.resolve()
     baseline = seeds_dir / BASELINE_DIR if (seeds_dir / BASELINE_DIR).is_dir() else seeds_dir

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from extractors.classify import Classification, classifier_version, classify
-from extractors.neardup import Signature, signature
+from extractors.classify.classifier import Classification, classifier_version, classify
+from extractors.dedup.neardup import Signature, signature
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
 if TYPE_CHECKING:
-    from extractors.extract import ExtractionLimits
+    from extractors.page.extract import ExtractionLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +38,7 @@ def analyse_text(title: str | None, text: str, lang: str | None) -> Analysis:
 def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc | ExtractionError:
     """`extract_page`, then `analyse_text` on the result (for the worker pool)."""
     # Imported here: trafilatura (~0.25 s) is needed in the workers, not by every importer.
-    from extractors.extract import extract_page
+    from extractors.page.extract import extract_page
 
     outcome = extract_page(page, limits)
     if isinstance(outcome, ExtractedDoc) and outcome.text:
@@ -47,9 +47,11 @@ def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc
 
 
 # The modules whose code decides a judgement or a signature: part of the cache key below.
-_JUDGES = (
-    "analysis", "classify", "relevance", "signals", "textunits", "matching", "topics", "stance",
-    "entities", "neardup",
+# Paths relative to extractors/ (a missing file would hash as empty: tests check they exist).
+JUDGES = (
+    "classify/analysis", "classify/classifier", "classify/relevance", "classify/signals",
+    "classify/textunits", "classify/matching", "classify/topics", "classify/stance",
+    "classify/entities", "dedup/neardup",
 )  # fmt: skip
 
 
@@ -67,9 +69,9 @@ def analyse_texts_cached(
 
     from extractors.compiled import cached, digest_of
 
-    here = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # extractors/
     parts: list[bytes | str | Path] = [classifier_version()]
-    parts += [here / f"{name}.py" for name in _JUDGES]
+    parts += [package / f"{name}.py" for name in JUDGES]
     for title, text, lang in texts:
         parts += [title or "", text, lang or ""]
     return cached(

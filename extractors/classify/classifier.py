@@ -19,12 +19,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from extractors.entities import ENTITIES_VERSION, EntityCount, extract_entities
-from extractors.relevance import RELEVANCE_VERSION, judge_relevance
-from extractors.stance import STANCE_VERSION, judge_stance
-from extractors.topics import TOPICS_VERSION, assign_topics, focus, forced_focus
+from extractors.classify.entities import ENTITIES_VERSION, EntityCount, extract_entities
+from extractors.classify.relevance import RELEVANCE_VERSION, judge_relevance
+from extractors.classify.stance import STANCE_VERSION, judge_stance
+from extractors.classify.topics import TOPICS_VERSION, assign_topics, focus, forced_focus
 
-SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 VOCABULARIES = ("taxonomy.toml", "topics.toml", "entities.toml")
 LEVELS = ("core", "related", "passing", "none")
 RELEVANT_LEVELS = frozenset({"core", "related"})
@@ -36,7 +36,7 @@ class Classification:
     """Every judgement about one document."""
 
     level: str  # core | related | passing | none
-    score: float  # 0..1, see extractors.relevance
+    score: float  # 0..1, see extractors.classify.relevance
     evidence: tuple[str, ...]  # sentences that drove the relevance judgement
     topics: tuple[str, ...]  # empty unless relevant
     stance: str | None  # positive | skeptical | neutral; None unless relevant
@@ -68,11 +68,11 @@ class Classification:
 def classify(title: str | None, text: str, lang: str | None) -> Classification:
     """Judge one document (title may be None; lang is a hint, the judges look at the script).
 
-    The rules judge; when the shipped learned layer is enabled (extractors/learned.py) and
+    The rules judge; when the shipped learned layer is enabled (extractors/classify/learned.py) and
     confident the other way, it moves the level across the relevant line.
     """
     judged = classify_rules(title, text, lang)
-    from extractors.learned import adjust_level, features, load_model
+    from extractors.classify.learned import adjust_level, features, load_model
 
     model = load_model()
     if model is None or not model.enabled:
@@ -140,7 +140,7 @@ def classifier_version() -> str:
     The judges load their vocabularies once per process, so the version is computed once too:
     a long-running process keeps the version it judged with.
     """
-    from extractors.learned import model_digest
+    from extractors.classify.learned import model_digest
 
     parts = [RELEVANCE_VERSION, TOPICS_VERSION, STANCE_VERSION, ENTITIES_VERSION]
     if learned := model_digest():

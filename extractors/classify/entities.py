@@ -33,7 +33,7 @@ ENTITIES_VERSION = "entities-1"
 
 KINDS: tuple[str, ...] = ("person", "organisation", "place", "project", "event")
 LANGS: tuple[str, ...] = ("zh", "ru", "en")
-_DEFAULT_PATH = Path(__file__).resolve().parent.parent / "seeds" / "entities.toml"
+_DEFAULT_PATH = Path(__file__).resolve().parents[2] / "seeds" / "entities.toml"
 # Longer texts are counted on their head; the cap bounds the cost of pathological inputs.
 _MAX_CHARS = 200_000
 _HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")

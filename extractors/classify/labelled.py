@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
 LABEL_FILES = {"dev": CORPUS / "labels_dev.jsonl", "train": CORPUS / "labels_train.jsonl"}
 _FILES = {

@@ -1,6 +1,6 @@
 """The learned relevance layer: logistic regression over the rules' own signals.
 
-The rules (extractors/relevance.py) say where the pair appears and how strongly; this layer
+The rules (extractors/classify/relevance.py) say where the pair appears and how strongly; this layer
 weighs those signals with weights learned from reviewed labels. Features (`features()`) are
 the rules' level and score, the strengths of the title and the lead, how many sentences link
 the two and how, the thread and its share of a long article, whether the pair is named as one
@@ -32,9 +32,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from extractors.relevance import LEVELS, Story, analyse
+from extractors.classify.relevance import LEVELS, Story, analyse
 
-MODEL_PATH = Path(__file__).resolve().parent.parent / "seeds" / "relevance_model.json"
+MODEL_PATH = Path(__file__).resolve().parents[2] / "seeds" / "relevance_model.json"
 MODEL_FORMAT = "crwatch-relevance-logreg-1"
 LOW, HIGH = 0.2, 0.8  # the model overrides the rules only beyond these probabilities
 _C = 1.0  # inverse regularisation strength
@@ -195,7 +195,7 @@ def model_level(level: str, probability: float) -> str:
 
 def cv_predictors() -> dict[str, Callable[[list[Any], list[Any]], list[dict[str, Any]]]]:
     """Predictors for bench/cv_eval.py: the model alone and the combination, fit per fold."""
-    from extractors.classify import classify_rules
+    from extractors.classify.classifier import classify_rules
 
     cache: dict[str, tuple[Any, list[float]]] = {}
 
@@ -227,7 +227,7 @@ def cv_predictors() -> dict[str, Callable[[list[Any], list[Any]], list[dict[str,
 
 def _output(item: Any, c: Any, level: str) -> dict[str, Any]:
     """The judgement with a level the model moved: topics and stance follow the level."""
-    from extractors.classify import topics_and_stance
+    from extractors.classify.classifier import topics_and_stance
 
     if level == c.level:
         return {"relevance": level, "topics": list(c.topics), "stance": c.stance}

@@ -24,7 +24,7 @@ from extractors.compiled import cached, digest_of
 
 Span = tuple[int, int]
 
-_DEFAULT_TAXONOMY = Path(__file__).resolve().parent.parent / "seeds" / "taxonomy.toml"
+_DEFAULT_TAXONOMY = Path(__file__).resolve().parents[2] / "seeds" / "taxonomy.toml"
 # Below this length a text is scanned with one combined regex, above it by substring search.
 _SHORT_TEXT = 400
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]|()")

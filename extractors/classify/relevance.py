@@ -2,15 +2,15 @@
 
 The judgement looks at *where* the two sides meet, not at how often they are named. Every
 sentence that names a side gets a strength from 0 (one side only) to 3 (the two interact); see
-extractors/signals.py. The title, the lead and the share of strong sentences then decide the
-level. Roundups (several stories under bold headings) are judged per story and the best story
+extractors/classify/signals.py. The title, the lead and the share of strong sentences then decide
+the level. Roundups (several stories under bold headings) are judged per story and the best story
 wins. The China/Russia vocabularies live in seeds/taxonomy.toml; only language mechanics
 (sentence ends, abbreviations) are in code.
 
 Modules:
-- extractors/matching.py: `Matcher` (the vocabulary matcher) and the compiled taxonomy;
-- extractors/textunits.py: cleaning, masking, stories, paragraphs and sentences;
-- extractors/signals.py: per-sentence `Signals`, strength and cross-sentence links;
+- extractors/classify/matching.py: `Matcher` (the vocabulary matcher) and the compiled taxonomy;
+- extractors/classify/textunits.py: cleaning, masking, stories, paragraphs and sentences;
+- extractors/classify/signals.py: per-sentence `Signals`, strength and cross-sentence links;
 - this module: locating the sides, scoring the sentences of a story and the document's level.
 
 Seams for the later classifier (topics, stance, entities): `load_taxonomy` keeps the whole parsed
@@ -25,7 +25,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import pairwise
 
-from extractors.matching import (
+from extractors.classify.matching import (
     DETAIL_CATEGORIES,
     SIDE_CATEGORIES,
     LanguageRules,
@@ -35,7 +35,7 @@ from extractors.matching import (
     load_taxonomy,
     rules_for,
 )
-from extractors.signals import (
+from extractors.classify.signals import (
     ONE_SIDE,
     LinkGroup,
     Sentence,
@@ -46,7 +46,7 @@ from extractors.signals import (
     sentence_signals,
     sentence_strength,
 )
-from extractors.textunits import (
+from extractors.classify.textunits import (
     Para,
     apply_masks,
     blank_spans,

@@ -9,7 +9,7 @@ sentences of a short paragraph or post, a third party acting on both); 3 = the t
 pair plus a relation word, or both sides plus a meeting/trade/sanctions word, a leader of one
 side speaking to or about the other, people travelling from one to the other, goods carried by a
 thing named after the pair). `link_sentences` credits links across neighbouring sentences;
-extractors/relevance.py turns strengths into a level.
+extractors/classify/relevance.py turns strengths into a level.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from extractors.matching import DETAIL_CATEGORIES, LanguageRules, Span
-from extractors.textunits import Para, blank_spans
+from extractors.classify.matching import DETAIL_CATEGORIES, LanguageRules, Span
+from extractors.classify.textunits import Para, blank_spans
 
 # A sentence naming this many times `list_min_others` other countries is a plain enumeration.
 _LONG_LIST_FACTOR = 2

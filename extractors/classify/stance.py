@@ -2,7 +2,7 @@
 
 Positive cues (friendship, partnership, win-win, deepening …) and skeptical cues (not allies,
 limits, rivalry, mistrust, refusals, sanctions risk …) from seeds/topics.toml are counted over
-the same focus as the topics (extractors/topics.py): the title, the sentences where the two
+the same focus as the topics (extractors/classify/topics.py): the title, the sentences where the two
 sides meet and, for a story about the pair, its body. Skeptical cues weigh more than positive
 ones: a skeptical piece quotes the official praise in order to question it, while an
 approving piece hardly ever uses the vocabulary of doubt. No cue at all means a factual report.
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from extractors.relevance import Matcher
-from extractors.topics import Focus, count_hits, focus, load_cues, weighted_scores
+from extractors.classify.relevance import Matcher
+from extractors.classify.topics import Focus, count_hits, focus, load_cues, weighted_scores
 
 # stance-2: same cues and rules, judged over the focus of relevance-2 (more items found relevant).
 # stance-3: same rules, every language with cues, over the focus of relevance-3.

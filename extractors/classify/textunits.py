@@ -13,7 +13,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from extractors.matching import LanguageRules, Span, Taxonomy
+from extractors.classify.matching import LanguageRules, Span, Taxonomy
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")

@@ -9,7 +9,8 @@ Diplomacy is the frame of the relationship itself: it is kept next to a field to
 cues outweigh the field's (a foreign minister commenting on the war is a conflict item, not a
 diplomacy one). When no topic reaches the threshold, a single cue in a sentence where the sides
 meet still names the topic; only an item without any field cue defaults to diplomacy.
-`focus()` is shared with extractors/stance.py and cached, so both run one relevance analysis.
+`focus()` is shared with extractors/classify/stance.py and cached, so both run one relevance
+analysis.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from extractors import matching
+from extractors.classify import matching
+from extractors.classify.matching import script_language
+from extractors.classify.relevance import LEVELS, Matcher, Sentence, Story, analyse
 from extractors.compiled import cached, digest_of
-from extractors.matching import script_language
-from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
@@ -41,7 +42,7 @@ TOPICS: tuple[str, ...] = (
     "multilateral",
     "regional_conflict",
 )
-_DEFAULT_CUES = Path(__file__).resolve().parent.parent / "seeds" / "topics.toml"
+_DEFAULT_CUES = Path(__file__).resolve().parents[2] / "seeds" / "topics.toml"
 # Whole-story counting looks at the head of long texts: the subject is stated early.
 _MAX_CHARS = 20_000
 # Weights of one cue hit by where it occurs: the title states the subject; a sentence where the
@@ -117,7 +118,7 @@ def _parse_cues(data: Mapping[str, Any]) -> Cues:
 @lru_cache(maxsize=4)
 def _load_cached(path: Path) -> Cues:
     raw = path.read_bytes()
-    # The matchers come from extractors.matching: its code is part of the key too.
+    # The matchers come from extractors.classify.matching: its code is part of the key too.
     return cached(
         "cues-" + digest_of([str(path)])[:8],
         digest_of([raw, Path(__file__), Path(matching.__file__)]),

@@ -1,11 +1,11 @@
 """Main-text extraction: HTML bytes to an `ExtractedDoc` (trafilatura + metadata + language).
 
-This module is pure (no I/O, no Prefect). Time limits are enforced by `extractors.pool`, which
+This module is pure (no I/O, no Prefect). Time limits are enforced by `extractors.page.pool`, which
 runs `extract_page` in worker processes; the size cap is enforced here, before parsing.
 
-Pipeline per page: decode the bytes (`extractors.charset`), parse once with lxml, read the
-declared metadata from the intact tree (`extractors.metadata`), prune what is never main text
-(`extractors.boilerplate`), run trafilatura on the pruned tree without its metadata and comment
+Pipeline per page: decode the bytes (`extractors.page.charset`), parse once with lxml, read the
+declared metadata from the intact tree (`extractors.page.metadata`), prune what is never main text
+(`extractors.page.boilerplate`), run trafilatura on the pruned tree without its metadata and comment
 passes (we need neither, and together they cost about as much as the text extraction itself),
 fast path first and the full cascade only for apparent misses (`main_text`), then drop a
 leading headline and identify the language. docs/BENCHMARKS.md has the measurements.
@@ -21,10 +21,10 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement, HTMLParser, document_fromstring
 
-from extractors.boilerplate import paragraph_chars, prune_tree, strip_headline, text_chars
-from extractors.charset import decode_html
-from extractors.language import identify_language
-from extractors.metadata import PageMetadata, extract_metadata
+from extractors.page.boilerplate import paragraph_chars, prune_tree, strip_headline, text_chars
+from extractors.page.charset import decode_html
+from extractors.page.language import identify_language
+from extractors.page.metadata import PageMetadata, extract_metadata
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
 EXTRACTOR_VERSION = "trafilatura-2.3.1/crwatch-2"

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from extractors.lifeline import die_with_parent
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
-if TYPE_CHECKING:  # extractors.extract imports trafilatura: only the workers need it
-    from extractors.extract import ExtractionLimits
+if TYPE_CHECKING:  # extractors.page.extract imports trafilatura: only the workers need it
+    from extractors.page.extract import ExtractionLimits
 
 Outcome = ExtractedDoc | ExtractionError
 T = TypeVar("T")
@@ -58,8 +58,8 @@ ExtractFn = Callable[[RawPage, "ExtractionLimits"], Outcome]
 def _warm_up() -> None:
     """Load what every extraction needs (trafilatura, the language model: ~1 s) before the
     worker reports ready, so no page's deadline pays for it."""
-    import extractors.extract  # noqa: F401
-    from extractors.language import identify_language
+    import extractors.page.extract  # noqa: F401
+    from extractors.page.language import identify_language
 
     identify_language("warm-up text for the language model")
 
@@ -129,10 +129,10 @@ class ExtractionPool:
         limits: ExtractionLimits,
         memory_mb: int = 2048,
         start_method: str = "spawn",
-        extract_fn: ExtractFn | None = None,  # default: extractors.extract.extract_page
+        extract_fn: ExtractFn | None = None,  # default: extractors.page.extract.extract_page
     ) -> None:
         if extract_fn is None:
-            from extractors.extract import extract_page
+            from extractors.page.extract import extract_page
 
             extract_fn = extract_page
         self.size = max(1, workers)

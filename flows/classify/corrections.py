@@ -7,7 +7,7 @@
   the error names the line.
 - `export_labels`: the corrections in force in the labels format, with the document's title and
   text (`text`, `full_title`) so `crwatch train` needs no corpus to read them.
-- `train`: fits the learned layer (extractors/learned.py) on labels files, cross-validates
+- `train`: fits the learned layer (extractors/classify/learned.py) on labels files, cross-validates
   rules vs the combination by outlet, and writes the model file; it is enabled only when the
   combination beat the rules.
 - `evaluate_corrections`: the current classifier against the corrections in force, P/R/F1 of
@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from extractors.classify import LEVELS, RELEVANT_LEVELS, classify
-from extractors.stance import STANCES
-from extractors.topics import TOPICS
+from extractors.classify.classifier import LEVELS, RELEVANT_LEVELS, classify
+from extractors.classify.stance import STANCES
+from extractors.classify.topics import TOPICS
 from warehouse.corrections import Correction, add_corrections, corrections_in_force
 from warehouse.db import Warehouse
 
@@ -220,9 +220,9 @@ def train(
     The rules and the combination are cross-validated by outlet first: the model file is
     written with `enabled` true only when the combination's relevance F1 beat the rules'.
     """
-    from extractors import labelled
-    from extractors.classify import classify_rules
-    from extractors.learned import adjust_level, features, fit, parse_model
+    from extractors.classify import labelled
+    from extractors.classify.classifier import classify_rules
+    from extractors.classify.learned import adjust_level, features, fit, parse_model
 
     rows: list[tuple[str, dict[str, Any]]] = []
     for path in label_files:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from extractors.extract import ExtractionLimits
-from extractors.language import identify_language
-from extractors.pool import ExtractionPool
+from extractors.page.extract import ExtractionLimits
+from extractors.page.language import identify_language
+from extractors.page.pool import ExtractionPool
 from extractors.records import ExtractedDoc, ExtractionError, Provenance, RawPage
-from flows.pipeline import classify
+from flows.ingest.pipeline import classify
 from flows.settings import Settings
 
 _CHUNK = 256  # lines read ahead; the extraction pool starts only for a chunk holding HTML

@@ -1,8 +1,8 @@
 """Re-judge stored documents with the current classifier and report what changed.
 
-The classifier version (`extractors.classify.classifier_version`) changes with the code of any
-judge and with every edit to the vocabularies in `seeds/`. Reclassifying writes rows under the
-current version next to the older ones (history stays queryable; `latest_classifications`
+The classifier version (`extractors.classify.classifier.classifier_version`) changes with the code
+of any judge and with every edit to the vocabularies in `seeds/`. Reclassifying writes rows under
+the current version next to the older ones (history stays queryable; `latest_classifications`
 shows the newest), so a vocabulary change can be checked against what it replaces before the
 digest uses it. Documents are read and written in batches; each batch's rows land in one
 transaction, so readers wait at most one batch and an interrupted run can simply be re-run.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from extractors.classify import Classification, classifier_version
-from flows.pipeline import classify, judgement_rows, sync_entity_catalogue
+from extractors.classify.classifier import Classification, classifier_version
+from flows.ingest.pipeline import classify, judgement_rows, sync_entity_catalogue
 from warehouse.db import Warehouse
 from warehouse.facts import refresh_facts
 from warehouse.load import Batch, forget_judgements, keys_table, write_batch

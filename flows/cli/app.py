@@ -23,7 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from flows.digest_cli import digest
+from flows.cli.digest import digest
 from flows.settings import cli_settings, open_warehouse
 
 console = Console(stderr=True)
@@ -61,12 +61,12 @@ def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[
 
 def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dict[str, Any]:
     settings = cli_settings()
-    from flows.prefect_api import PrefectApiError, one_off_flow_settings, open_api
+    from flows.runtime.prefect_api import PrefectApiError, one_off_flow_settings, open_api
 
     # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
     # server boots from here on, while this process imports Prefect and warms its caches.
     api = open_api(settings)
-    from flows import ingest
+    from flows.ingest import flow as ingest
 
     paths = ingest.expand_replay_paths(list(replay))
     missing = [p for p in paths if not p.exists()]
@@ -205,7 +205,7 @@ def run() -> None:
     _print_summary(summary)
     # Then the digest of the data it has (outbox unless SMTP is configured); a failure is
     # reported and sets the exit status, but the ingest above is already stored.
-    from flows.digest_cli import digest_after_run
+    from flows.cli.digest import digest_after_run
 
     if digest_after_run():
         sys.exit(1)
@@ -250,9 +250,9 @@ def extract(
         crwatch extract page.html --url https://example.com/news/1
         crwatch extract --warc ../shared/corpus/warc/dolma_samples/sample-0000.warc.gz --limit 3
     """
-    from extractors.extract import ExtractionLimits, extract_page
+    from extractors.acquire.warc import iter_warc
+    from extractors.page.extract import ExtractionLimits, extract_page
     from extractors.records import ExtractedDoc, Provenance, RawPage
-    from extractors.warc import iter_warc
 
     if (html_file is None) == (warc_file is None):
         raise click.UsageError("give either HTML_FILE or --warc FILE")
@@ -309,8 +309,8 @@ def fetch(url: str, with_text: bool) -> None:
         crwatch fetch https://tass.com/rss/v2.xml
         crwatch fetch https://www.example.com/news/1.html --extract
     """
-    from extractors.fetch import fetch_one
-    from flows.live import policy_for
+    from extractors.acquire.fetch import fetch_one
+    from flows.ingest.live import policy_for
 
     settings = cli_settings()
     result = fetch_one(url, policy_for(settings))
@@ -324,7 +324,7 @@ def fetch(url: str, with_text: bool) -> None:
         "last_modified": result.last_modified,
     }  # fmt: skip
     if with_text and result.outcome == "ok":
-        from extractors.extract import ExtractionLimits, extract_page
+        from extractors.page.extract import ExtractionLimits, extract_page
         from extractors.records import ExtractedDoc, Provenance, RawPage
 
         page = RawPage(
@@ -375,7 +375,7 @@ def classify(input_file: Any, output_file: Any) -> None:
         echo '{"id": "1", "text": "Си Цзиньпин и Путин провели переговоры в Москве."}' \\
           | crwatch classify --input -
     """
-    from flows.classify_items import classify_lines
+    from flows.classify.items import classify_lines
 
     settings = cli_settings()
     counts = {"items": 0, "errors": 0}
@@ -408,7 +408,7 @@ def reclassify(since: datetime | None, as_json: bool) -> None:
     """
     import uuid
 
-    from flows.reclassify import reclassify as run_reclassify
+    from flows.classify.reclassify import reclassify as run_reclassify
     from warehouse.db import WarehouseError
 
     settings = cli_settings()
@@ -660,15 +660,15 @@ def status() -> None:
     Example:
         crwatch status
     """
-    from flows.ops_cli import show_status
+    from flows.cli.ops import show_status
 
     show_status(cli_settings(), out, _emit)
 
 
-from flows.label_cli import eval_cmd, train  # noqa: E402
-from flows.label_cli import label as label_cmd  # noqa: E402
-from flows.lake_cli import connect, migrate  # noqa: E402
-from flows.ops_cli import backup, doctor, maintain, serve  # noqa: E402
+from flows.cli.label import eval_cmd, train  # noqa: E402
+from flows.cli.label import label as label_cmd  # noqa: E402
+from flows.cli.lake import connect, migrate  # noqa: E402
+from flows.cli.ops import backup, doctor, maintain, serve  # noqa: E402
 
 main.add_command(serve)
 main.add_command(doctor)

@@ -17,16 +17,16 @@ EXIT_FAILED = 1
 
 
 def _prepare(settings: Settings) -> Any:
-    """Find or start the Prefect API (before flows.digest imports prefect); return its handle."""
-    from flows.prefect_api import open_api
+    """Find or start the Prefect API (before flows.digest.flow imports prefect); return it."""
+    from flows.runtime.prefect_api import open_api
 
     return open_api(settings)
 
 
 def _run_flow(api: Any, **params: Any) -> dict[str, Any]:
     """Wait for the API, then run the digest flow as a one-off (no heartbeat thread)."""
-    from flows.digest import digest_flow
-    from flows.prefect_api import PrefectApiError, one_off_flow_settings
+    from flows.digest.flow import digest_flow
+    from flows.runtime.prefect_api import PrefectApiError, one_off_flow_settings
 
     try:
         api.ready()
@@ -123,13 +123,13 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
     """
     settings = cli_settings()
     if preview:  # runs no flow: no API needed, only Prefect's environment for the import
-        from flows.environment import configure_prefect
+        from flows.runtime.environment import configure_prefect
 
         configure_prefect(settings)
     else:
         api = _prepare(settings)
-    from flows.digest import DigestError, resolve_week, write_preview
-    from flows.mail import MailError
+    from flows.digest.flow import DigestError, resolve_week, write_preview
+    from flows.digest.mail import MailError
     from warehouse.db import WarehouseError
 
     if not open_warehouse(settings).exists():

@@ -81,8 +81,13 @@ def label(
         crwatch label --from corrections.jsonl
         crwatch label --export my_labels.jsonl
     """
-    from flows.corrections import LabelError, export_labels, parse_correction, read_corrections_file
-    from flows.corrections import store as store_corrections
+    from flows.classify.corrections import (
+        LabelError,
+        export_labels,
+        parse_correction,
+        read_corrections_file,
+    )
+    from flows.classify.corrections import store as store_corrections
     from warehouse.db import WarehouseError
 
     modes = sum(x is not None for x in (doc_id, from_file, export_file))
@@ -147,9 +152,9 @@ def train(
     Example:
         crwatch train ../shared/corpus/labels_dev.jsonl ../shared/corpus/labels_train.jsonl
     """
-    from extractors.learned import MODEL_PATH
-    from flows.corrections import LabelError
-    from flows.corrections import train as run_train
+    from extractors.classify.learned import MODEL_PATH
+    from flows.classify.corrections import LabelError
+    from flows.classify.corrections import train as run_train
 
     settings = cli_settings()
     warehouse = open_warehouse(settings)
@@ -182,7 +187,7 @@ def eval_cmd(as_json: bool) -> None:
         crwatch eval
         crwatch eval --json
     """
-    from flows.corrections import evaluate_corrections
+    from flows.classify.corrections import evaluate_corrections
     from warehouse.db import WarehouseError
 
     settings = cli_settings()

@@ -123,7 +123,7 @@ def migrate(to_lake: bool, source: Path | None) -> None:
         crwatch migrate --to-lake
         crwatch migrate --to-lake --from /old/crwatch.duckdb
     """
-    from flows.runlock import RunLock, RunLockBusy
+    from flows.runtime.runlock import RunLock, RunLockBusy
     from warehouse.db import WarehouseError
     from warehouse.lake import copy_to_lake
 

@@ -67,8 +67,8 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
         crwatch serve
         CRWATCH_INGEST_INTERVAL_MINUTES=10 crwatch serve --runner dask
     """
-    from flows.serve import serve as run_serve
-    from flows.serve import setup_logging
+    from flows.ops.serve import serve as run_serve
+    from flows.ops.serve import setup_logging
 
     settings = cli_settings(runner)
     if runner:
@@ -90,7 +90,7 @@ def backup(folder: Path) -> None:
     Example:
         crwatch backup backups/
     """
-    from flows.runlock import Holder, RunLock, RunLockBusy
+    from flows.runtime.runlock import Holder, RunLock, RunLockBusy
     from warehouse.db import WarehouseError
     from warehouse.maintenance import backup as run_backup
 
@@ -129,13 +129,13 @@ def maintain(retention_days: int | None) -> None:
         crwatch maintain
         crwatch maintain --retention-days 90
     """
-    from flows.environment import configure_prefect
-    from flows.runlock import RunLockBusy
+    from flows.runtime.environment import configure_prefect
+    from flows.runtime.runlock import RunLockBusy
     from warehouse.db import WarehouseError
 
     settings = cli_settings()
-    configure_prefect(settings)  # before flows.maintain imports prefect
-    from flows.maintain import run_maintenance
+    configure_prefect(settings)  # before flows.ops.maintain imports prefect
+    from flows.ops.maintain import run_maintenance
 
     days = settings.archive_retention_days if retention_days is None else retention_days
     if days < 0:
@@ -206,7 +206,7 @@ def _describe_warehouse(warehouse: Warehouse, settings: Settings) -> str:
 
 def _next_scheduled(url: str, limit: int = 5) -> list[tuple[str, str]] | None:
     """(deployment, expected start) of the next scheduled runs, or None when no server answers."""
-    from flows.prefect_api import api_healthy
+    from flows.runtime.prefect_api import api_healthy
 
     # Probed without importing httpx (~0.2 s of a read command's start-up) when nothing answers.
     if not api_healthy(url, timeout=1.0):
@@ -238,8 +238,8 @@ def _next_scheduled(url: str, limit: int = 5) -> list[tuple[str, str]] | None:
 
 def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
     """(serve alive, its API URL, the `serve:` line) from serve.lock, serve.json and the API."""
-    from flows.serve import api_url, server_healthy
-    from flows.servestate import read_state, serve_running
+    from flows.ops.serve import api_url, server_healthy
+    from flows.runtime.servestate import read_state, serve_running
 
     state = read_state(settings.home)
     alive = serve_running(settings.home)
@@ -277,7 +277,7 @@ def _failed_attempts(
     """Failed, skipped and crashed attempts of the last `hours`: runs rows + attempts journal."""
     from datetime import UTC, datetime, timedelta
 
-    from flows.attempts import recent_attempts
+    from flows.runtime.attempts import recent_attempts
     from warehouse.db import WarehouseError
 
     since = datetime.now(UTC) - timedelta(hours=hours)
@@ -312,8 +312,8 @@ def _failed_attempts(
 
 def show_status(settings: Settings, console: Console, emit: Any) -> None:
     """Print `crwatch status`: paths and sizes, serve, lock holder, attempts, counts, runs."""
-    from flows.runlock import current_holder
-    from flows.servestate import process_alive, this_host
+    from flows.runtime.runlock import current_holder
+    from flows.runtime.servestate import process_alive, this_host
     from warehouse.db import WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
@@ -442,7 +442,7 @@ def doctor() -> None:
     Example:
         crwatch doctor
     """
-    from flows.doctor import FAIL, OK, SKIP, WARN, Check, run_checks
+    from flows.ops.doctor import FAIL, OK, SKIP, WARN, Check, run_checks
 
     colours = {OK: "green", WARN: "yellow", SKIP: "dim", FAIL: "bold red"}
     try:

@@ -32,8 +32,8 @@ from prefect import get_run_logger
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
-from flows import charts
-from flows.mail import (
+from flows.digest import charts
+from flows.digest.mail import (
     InlineImage,
     MailError,
     SmtpConfig,
@@ -46,9 +46,9 @@ from flows.mail import (
     send,
     write_outbox,
 )
-from flows.plainflow import plain_flow
-from flows.runlock import Holder, RunLock
-from flows.servestate import bind_to_serve
+from flows.runtime.plainflow import plain_flow
+from flows.runtime.runlock import Holder, RunLock
+from flows.runtime.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
@@ -869,7 +869,7 @@ def _build(
 ) -> tuple[Path, Path, int, list[str]]:
     """Gather, render, write the outbox files and the `digests` row (status pending).
 
-    Gathering holds the ingest writer lock (`flows.runlock`): the digest waits for a running
+    Gathering holds the ingest writer lock (`flows.runtime.runlock`): the digest waits for a running
     ingest (up to one ingest interval), and no ingest batch can commit between its queries, so
     every number in one digest comes from the same state of the warehouse.
     """

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.extract import ExtractionLimits
-from extractors.pool import ExtractFn, ExtractionPool, Outcome
+from extractors.page.extract import ExtractionLimits
+from extractors.page.pool import ExtractFn, ExtractionPool, Outcome
 from extractors.records import ExtractionError, RawPage
 
 T = TypeVar("T")
@@ -113,7 +113,7 @@ class DaskExtractionPool:
         address: str = "",
         batch_pages: int = BATCH_PAGES,
     ) -> None:
-        from extractors.extract import extract_page
+        from extractors.page.extract import extract_page
 
         self.workers = max(1, workers)
         self.limits = limits

@@ -1,8 +1,9 @@
 """The `ingest` Prefect flow: seed baseline and WARC replays, one task per source.
 
-Thin by design: each task wires an acquisition adapter into `flows.pipeline.Ingestor`, which
+Thin by design: each task wires an acquisition adapter into `flows.ingest.pipeline.Ingestor`, which
 does the work in batches (never one task per article). Runs without a Prefect server: Prefect
-starts a temporary local one. Import this module only after `flows.environment.configure_prefect`.
+starts a temporary local one. Import this module only after
+`flows.runtime.environment.configure_prefect`.
 """
 
 from __future__ import annotations
@@ -22,19 +23,25 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
-from extractors.analysis import analyse_texts_cached, extract_and_analyse
-from extractors.pool import ExtractionPool
+from extractors.acquire.sources import Source, SourcesError, load_sources
+from extractors.acquire.warc import WarcOpenError, iter_warc, warc_file_id
+from extractors.baseline.seeds import load_seed_baseline_cached
+from extractors.classify.analysis import analyse_texts_cached, extract_and_analyse
+from extractors.page.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance, SeedText
-from extractors.seeds import load_seed_baseline_cached
-from extractors.sources import Source, SourcesError, load_sources
-from extractors.warc import WarcOpenError, iter_warc, warc_file_id
-from flows.attempts import RunRecorder, drain_journal, journal_path
-from flows.pipeline import AlreadyStored, Ingestor, IngestSummary, Item, sync_entity_catalogue
-from flows.plainflow import plain_flow
-from flows.runlock import Holder, RunLock, RunLockBusy
-from flows.servestate import bind_to_serve
+from flows.ingest.pipeline import (
+    AlreadyStored,
+    Ingestor,
+    IngestSummary,
+    Item,
+    sync_entity_catalogue,
+)
+from flows.ingest.stories import StoryIndex
+from flows.runtime.attempts import RunRecorder, drain_journal, journal_path
+from flows.runtime.plainflow import plain_flow
+from flows.runtime.runlock import Holder, RunLock, RunLockBusy
+from flows.runtime.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
-from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import error_text, mark_crashed
 from warehouse.search import refresh_index
@@ -44,8 +51,8 @@ from warehouse.search import refresh_index
 SEARCH_WAIT_SECONDS = 30.0
 
 if TYPE_CHECKING:
-    from flows.dask_pool import DaskExtractionPool
-    from flows.live import LiveRun
+    from flows.ingest.dask_pool import DaskExtractionPool
+    from flows.ingest.live import LiveRun
 
 # file.warc, file.warc.gz, file.arc, file.arc.gz, and damaged copies like file.warc.gz.bad
 _ARCHIVE_NAME = re.compile(r"\.w?arc(\.gz)?($|\.)", re.IGNORECASE)
@@ -280,10 +287,10 @@ def prepare(settings: Settings, replay: list[Path], seeds: bool) -> None:
     reused by the flow; nothing is written.
     """
     global _prepared_pool
-    from extractors.classify import classifier_version
-    from extractors.entities import load_gazetteer
-    from extractors.matching import load_taxonomy
-    from extractors.topics import load_cues
+    from extractors.classify.classifier import classifier_version
+    from extractors.classify.entities import load_gazetteer
+    from extractors.classify.matching import load_taxonomy
+    from extractors.classify.topics import load_cues
 
     load_taxonomy(), load_cues(), load_gazetteer(), classifier_version()
     if seeds:
@@ -317,13 +324,13 @@ def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
 
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
-    from extractors.extract import ExtractionLimits
+    from extractors.page.extract import ExtractionLimits
 
     limits = ExtractionLimits(
         max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
     )
     if settings.runner == "dask":
-        from flows.dask_pool import DaskExtractionPool
+        from flows.ingest.dask_pool import DaskExtractionPool
 
         return DaskExtractionPool(
             settings.dask_workers,
@@ -386,7 +393,7 @@ def _run_locked(
             if sources:
                 hook = progress("live sources", None) if progress else None
                 ingestor = ingestor_for(hook, pool)
-                from flows.live import LiveRun  # httpx, the fetcher: only for live runs
+                from flows.ingest.live import LiveRun  # httpx, the fetcher: only for live runs
 
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))

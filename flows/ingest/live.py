@@ -1,7 +1,7 @@
 """Live acquisition: sources → discovery → polite fetching → WARC archive → pipeline items.
 
-`live_items` runs the asynchronous fetcher (`extractors.fetch.Fetcher`) on a background thread
-and yields what the ingest pipeline consumes: a `RawPage` for every article fetched (already
+`live_items` runs the asynchronous fetcher (`extractors.acquire.fetch.Fetcher`) on a background
+thread and yields what the ingest pipeline consumes: a `RawPage` for every article fetched (already
 appended to the day's WARC file under the archive folder, so `crwatch ingest --replay` on the
 archive reproduces the run) and an `AcquisitionError` for every failure (also recorded in the
 archive as a metadata record). One source at a time never blocks the others: listings and
@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from extractors.archive import ArchiveLocation, WarcArchive
-from extractors.discovery import (
+from extractors.acquire.archive import ArchiveLocation, WarcArchive
+from extractors.acquire.discovery import (
     Discovered,
     DiscoveryResult,
     SitemapResult,
@@ -42,9 +42,9 @@ from extractors.discovery import (
     parse_sitemap,
     parse_url_list,
 )
-from extractors.fetch import Fetcher, FetchPolicy, FetchResult
+from extractors.acquire.fetch import Fetcher, FetchPolicy, FetchResult
+from extractors.acquire.sources import Source
 from extractors.records import AcquisitionError, Provenance, RawPage
-from extractors.sources import Source
 from flows.settings import Settings
 from warehouse.db import Warehouse
 from warehouse.load import Batch, listing_validators, stored_canonicals, write_batch

@@ -1,6 +1,6 @@
 """The ingest pipeline as plain functions: items in, batches of rows out to DuckDB.
 
-No Prefect here: `flows.ingest` wraps these in tasks, and tests call them directly.
+No Prefect here: `flows.ingest.flow` wraps these in tasks, and tests call them directly.
 Per batch: extract (in the worker pool) → dedup against the warehouse → classify what is new →
 one write transaction. Every input item becomes exactly one `fetches` row, so
 items read = new + duplicate + changed + failed, always.
@@ -18,13 +18,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from extractors.analysis import Analysis, analyse_text, analyse_texts_cached
-from extractors.classify import LEVELS, Classification
-from extractors.classify import classify as classify_text
-from extractors.dedup import canonical_url, content_hash, doc_id_for, identity_url
-from extractors.entities import gazetteer_rows, load_gazetteer
-from extractors.neardup import SIGNATURE_VERSION
-from extractors.pool import ExtractionPool
+from extractors.classify.analysis import Analysis, analyse_text, analyse_texts_cached
+from extractors.classify.classifier import LEVELS, Classification
+from extractors.classify.classifier import classify as classify_text
+from extractors.classify.entities import gazetteer_rows, load_gazetteer
+from extractors.dedup.neardup import SIGNATURE_VERSION
+from extractors.identity import canonical_url, content_hash, doc_id_for, identity_url
+from extractors.page.pool import ExtractionPool
 from extractors.records import (
     AcquisitionError,
     ExtractedDoc,
@@ -33,7 +33,7 @@ from extractors.records import (
     RawPage,
     SeedText,
 )
-from flows.stories import Incoming, StoryIndex, day_of
+from flows.ingest.stories import Incoming, StoryIndex, day_of
 from warehouse.db import Warehouse, WarehouseConflict
 from warehouse.facts import refresh_facts
 from warehouse.load import (

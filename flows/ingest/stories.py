@@ -8,7 +8,7 @@ For each new document, in order (`StoryIndex.assign`):
 2. the same normalised text (content hash) as a stored document published within the
    near-duplicate day window, or as a seed: an exact copy (`exact`), stored with `duplicate_of`
    and joining that document's story.
-3. a near-duplicate (`extractors.neardup`: MinHash LSH, number guard, day window): a copy
+3. a near-duplicate (`extractors.dedup.neardup`: MinHash LSH, number guard, day window): a copy
    with edits (`near`), stored with `duplicate_of`, its similarity, and the same story.
 4. otherwise a new story; then, when its entities (canonical ids, the same in every language)
    match a document in another language published within three days (or a seed), it is taken
@@ -31,7 +31,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from extractors.neardup import (
+from extractors.dedup.neardup import (
     DEFAULT_CONFIG,
     SIGNATURE_VERSION,
     NearDupConfig,

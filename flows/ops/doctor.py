@@ -260,7 +260,7 @@ def check_disk(settings: Settings) -> Check:
 
 def check_sources(settings: Settings) -> Check:
     """The live sources file parses and names valid sources."""
-    from extractors.sources import SourcesError, load_sources
+    from extractors.acquire.sources import SourcesError, load_sources
 
     try:
         sources = load_sources(settings.sources_file)
@@ -279,7 +279,7 @@ def check_smtp(settings: Settings) -> Check:
     import smtplib
     import ssl
 
-    from flows.mail import DEFAULT_PORTS
+    from flows.digest.mail import DEFAULT_PORTS
 
     if not settings.smtp_host:
         return Check("smtp", SKIP, f"not configured: digests go to {settings.outbox_dir}")
@@ -306,7 +306,7 @@ def check_smtp(settings: Settings) -> Check:
 
 def check_serve(settings: Settings) -> Check:
     """Whether `crwatch serve` runs for this data folder (schedules need it)."""
-    from flows.servestate import read_state, serve_running
+    from flows.runtime.servestate import read_state, serve_running
 
     state = read_state(settings.home)
     if serve_running(settings.home):
@@ -318,7 +318,7 @@ def check_serve(settings: Settings) -> Check:
 def _api_url(settings: Settings) -> tuple[str | None, str]:
     import os
 
-    from flows.servestate import read_state, serve_running
+    from flows.runtime.servestate import read_state, serve_running
 
     if os.environ.get("PREFECT_API_URL"):
         return os.environ["PREFECT_API_URL"], "PREFECT_API_URL"
@@ -330,7 +330,7 @@ def _api_url(settings: Settings) -> tuple[str | None, str]:
 
 def check_prefect_api(settings: Settings) -> Check:
     """The Prefect API answers, and so do the list calls Prefect's CLI makes."""
-    from flows.serve import _without_credentials, server_healthy
+    from flows.ops.serve import _without_credentials, server_healthy
 
     url, origin = _api_url(settings)
     if url is None:

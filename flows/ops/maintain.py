@@ -14,8 +14,8 @@ from typing import Any
 
 from prefect import flow
 
-from flows.runlock import Holder, RunLock
-from flows.servestate import bind_to_serve
+from flows.runtime.runlock import Holder, RunLock
+from flows.runtime.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.maintenance import checkpoint, prune_archive, rebuild_derived
 

@@ -8,16 +8,17 @@ Then a Prefect runner (what `prefect.serve()` uses) registers and serves two dep
 
     ingest/scheduled   every `ingest_interval_minutes` (seed baseline, `replay`, live sources)
     digest/weekly      `digest_cron` in `timezone` (when the digest flow is installed)
-    maintain/daily     03:30 in `timezone`: CHECKPOINT, WARC retention (`flows.maintain`)
+    maintain/daily     03:30 in `timezone`: CHECKPOINT, WARC retention (`flows.ops.maintain`)
 
 Runs of one deployment never overlap: each deployment has a concurrency limit of one, and every
-ingest also takes the writer lock (`flows.runlock`), which the OS releases if its holder dies.
+ingest also takes the writer lock (`flows.runtime.runlock`), which the OS releases if its holder
+dies.
 
-serve owns what it starts (`flows.servestate`): one serve per data folder (`<home>/serve.lock`),
-its state in `<home>/serve.json`, and every child tagged with the instance's token. Children die
-with it where Linux allows (`PR_SET_PDEATHSIG`: the server gets SIGTERM, flow runs SIGKILL); a
-new serve stops whatever a killed predecessor left, marks that predecessor's flow runs Crashed
-in Prefect and in `runs`, and only then starts its own server.
+serve owns what it starts (`flows.runtime.servestate`): one serve per data folder
+(`<home>/serve.lock`), its state in `<home>/serve.json`, and every child tagged with the instance's
+token. Children die with it where Linux allows (`PR_SET_PDEATHSIG`: the server gets SIGTERM, flow
+runs SIGKILL); a new serve stops whatever a killed predecessor left, marks that predecessor's flow
+runs Crashed in Prefect and in `runs`, and only then starts its own server.
 
 Errors:
     ServeError   the server could not be started, reached or kept alive (a message to act on)
@@ -45,9 +46,9 @@ from typing import Any
 import httpx
 
 from extractors.lifeline import preexec_die_with_parent
-from flows.environment import configure_prefect
-from flows.prefect_api import api_healthy
-from flows.servestate import (
+from flows.runtime.environment import configure_prefect
+from flows.runtime.prefect_api import api_healthy
+from flows.runtime.servestate import (
     INSTANCE_ENV,
     SERVE_PID_ENV,
     ServeLock,
@@ -328,12 +329,12 @@ def prefect_api(
 
 
 def build_deployments(settings: Settings, interval_seconds: float | None = None) -> list[Any]:
-    """The ingest and maintain deployments (and the digest one when `flows.digest` exists)."""
+    """The ingest and maintain deployments (and the digest one when `flows.digest.flow` exists)."""
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron, Interval
 
-    from flows.ingest import ingest_flow
-    from flows.maintain import MAINTAIN_CRON, maintain_flow
+    from flows.ingest.flow import ingest_flow
+    from flows.ops.maintain import MAINTAIN_CRON, maintain_flow
 
     interval = timedelta(seconds=interval_seconds or settings.ingest_interval_minutes * 60)
     # Anchored so that the first ingest starts within seconds of `crwatch serve`, not one
@@ -362,9 +363,9 @@ def build_deployments(settings: Settings, interval_seconds: float | None = None)
         )
     )
     try:
-        from flows.digest import digest_flow
+        from flows.digest.flow import digest_flow
     except ImportError as exc:
-        log.warning("digest deployment not registered: flows.digest unavailable (%s)", exc)
+        log.warning("digest deployment not registered: flows.digest.flow unavailable (%s)", exc)
     else:
         deployments.append(
             digest_flow.to_deployment(
@@ -499,7 +500,7 @@ def journal_unrecorded_crashes(
     visible only in Prefect. `crwatch status` shows journal entries; the next ingest moves them
     into `runs`. Returns the run ids journaled.
     """
-    from flows.attempts import append_attempt
+    from flows.runtime.attempts import append_attempt
     from warehouse.db import WarehouseError
 
     known: set[str] = set()

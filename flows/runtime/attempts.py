@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from flows.servestate import this_host
+from flows.runtime.servestate import this_host
 from flows.settings import Settings, open_warehouse
 from warehouse.db import Warehouse, WarehouseError
 from warehouse.runs import error_kind, error_text, finish_run, import_attempts, start_run

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from extractors.compiled import cache_dir, digest_of
-from flows.environment import configure_prefect
+from flows.runtime.environment import configure_prefect
 from flows.settings import Settings
 
 HEALTH_TIMEOUT = 0.5  # seconds: a local server that is up answers in milliseconds
@@ -78,7 +78,7 @@ def serve_api(home: Path, timeout: float = HEALTH_TIMEOUT) -> str | None:
     its health check. Anything else (no file, unreadable JSON, missing keys, a dead pid, a
     server that does not answer) means "no running server".
     """
-    from flows.servestate import process_alive, state_path
+    from flows.runtime.servestate import process_alive, state_path
 
     try:
         state = json.loads(state_path(home).read_text(encoding="utf-8"))
@@ -378,7 +378,7 @@ def one_off_flow_settings() -> Iterator[None]:
 
     A flow run's heartbeat thread sleeps in 1 s steps and is joined when the run ends, which
     costs up to a second per flow run. Heartbeats let a server notice a crashed run; crwatch
-    records crashed runs itself (`runs`, `flows.runlock`), and a scheduled run under
+    records crashed runs itself (`runs`, `flows.runtime.runlock`), and a scheduled run under
     `crwatch serve` keeps its heartbeats.
     """
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
