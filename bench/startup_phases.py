@@ -115,7 +115,8 @@ def main() -> None:
 
     phase("one empty flow run on the running server", empty)
     phase("one more empty flow run", empty)
-    from flows.digest.flow import produce_digest, resolve_week
+    from flows.digest.deliver import produce_digest
+    from flows.digest.flow import resolve_week
 
     phase("digest (gather, render, outbox)",
           lambda: produce_digest(settings, resolve_week(settings, None, latest_data=True),

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from conftest import SKEPTICAL, WEATHER, dated_page, write_warc
 
 from flows.cli.app import main
-from flows.digest.flow import gather_digest
+from flows.digest.content import gather_digest
 from flows.ingest.flow import run_ingest
 from flows.settings import load_settings
 from warehouse.db import Warehouse

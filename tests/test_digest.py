@@ -30,21 +30,12 @@ from typing import Any, ClassVar
 import pytest
 from conftest import PARAGRAPHS, SKEPTICAL, WEATHER, dated_page, write_warc
 
-from flows.digest.flow import (
-    DigestError,
-    gather_digest,
-    last_complete_week,
-    lead,
-    parse_iso_week,
-    plain,
-    produce_digest,
-    render_digest,
-    safe_url,
-    split_sentences,
-    week_label,
-    write_preview,
-)
+from flows.digest.content import gather_digest, lead, plain, safe_url, split_sentences
+from flows.digest.deliver import produce_digest
+from flows.digest.flow import write_preview
 from flows.digest.mail import HeaderValueError, build_message, check_header_value, parse_address
+from flows.digest.render import render_digest
+from flows.digest.weeks import DigestError, last_complete_week, parse_iso_week, week_label
 from flows.ingest.flow import run_ingest
 from flows.settings import Settings, load_settings
 from warehouse.db import Warehouse
@@ -789,7 +780,7 @@ def test_make_run_ends_with_the_digest(crwatch_home: Path, monkeypatch: pytest.M
 
 def test_template_links_pass_the_url_filter_too() -> None:
     """Defence in depth: a story object with a bad URL (bypassing gather) still gets no link."""
-    from flows.digest.flow import DigestContent, TopStory
+    from flows.digest.content import DigestContent, TopStory
 
     content = DigestContent("2024-W20", WEEK, WEEK + dt.timedelta(days=6), dt.datetime.now(dt.UTC))
     content.stories = [

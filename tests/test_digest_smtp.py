@@ -22,7 +22,7 @@ import pytest
 from test_digest import WEEK, free_port, home_settings, smtp_overrides, smtp_server
 from test_digest import digest_warehouse as digest_warehouse  # the shared fixture
 
-from flows.digest.flow import produce_digest
+from flows.digest.deliver import produce_digest
 from flows.settings import load_settings
 from warehouse.db import Warehouse
 

@@ -274,7 +274,7 @@ def _facts_warehouse(tmp_path: Path, rows: list[tuple[str, dt.date, bool, bool]]
 
 
 def test_run_week_is_the_last_complete_week_when_it_has_news(tmp_path: Path) -> None:
-    from flows.digest.flow import choose_run_week
+    from flows.digest.weeks import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("a", dt.date(2024, 5, 14), False, True),  # 2024-W20
@@ -285,7 +285,7 @@ def test_run_week_is_the_last_complete_week_when_it_has_news(tmp_path: Path) -> 
 
 
 def test_run_week_falls_back_to_the_latest_week_with_relevant_news(tmp_path: Path) -> None:
-    from flows.digest.flow import choose_run_week
+    from flows.digest.weeks import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("a", dt.date(2024, 5, 14), False, True),  # 2024-W20: relevant
@@ -299,7 +299,7 @@ def test_run_week_falls_back_to_the_latest_week_with_relevant_news(tmp_path: Pat
 
 
 def test_run_week_may_be_the_current_week_then_it_is_not_complete(tmp_path: Path) -> None:
-    from flows.digest.flow import choose_run_week
+    from flows.digest.weeks import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [("a", dt.date(2024, 6, 4), False, True)])
     choice = choose_run_week(warehouse, dt.date(2024, 6, 5))  # type: ignore[arg-type]
@@ -307,7 +307,7 @@ def test_run_week_may_be_the_current_week_then_it_is_not_complete(tmp_path: Path
 
 
 def test_run_week_without_news_shows_the_seed_baseline(tmp_path: Path) -> None:
-    from flows.digest.flow import choose_run_week
+    from flows.digest.weeks import choose_run_week
 
     warehouse = _facts_warehouse(tmp_path, [
         ("s1", dt.date(2023, 1, 3), True, True),
@@ -325,7 +325,8 @@ def test_run_week_without_news_shows_the_seed_baseline(tmp_path: Path) -> None:
 def test_seed_baseline_digest_lists_every_relevant_seed_story(
     crwatch_home: Path, cache_dir: Path
 ) -> None:
-    from flows.digest.flow import choose_run_week, top_stories
+    from flows.digest.content import top_stories
+    from flows.digest.weeks import choose_run_week
     from flows.ingest.flow import run_ingest
     from flows.settings import load_settings
     from warehouse.db import Warehouse

@@ -128,8 +128,9 @@ def digest(week: str | None, preview: bool, force: bool, as_json: bool) -> None:
         configure_prefect(settings)
     else:
         api = _prepare(settings)
-    from flows.digest.flow import DigestError, resolve_week, write_preview
+    from flows.digest.flow import resolve_week, write_preview
     from flows.digest.mail import MailError
+    from flows.digest.weeks import DigestError
     from warehouse.db import WarehouseError
 
     if not open_warehouse(settings).exists():
