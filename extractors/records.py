@@ -10,10 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # a type only: extractors.classify.analysis imports this module
-    from extractors.classify.analysis import Analysis
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +63,13 @@ class AcquisitionError:
     url: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ExtractedDoc:
-    """Main text and metadata of one page, as produced by `extractors.page.extract`."""
+    """Main text and metadata of one page, as produced by `extractors.page.extract`.
+
+    The worker pool's `extract_and_analyse` returns an `AnalysedDoc`, this plus its judgements
+    (`extractors.classify.analysis`): extraction knows nothing of classification.
+    """
 
     url: str
     title: str | None
@@ -84,8 +84,6 @@ class ExtractedDoc:
     canonical_link: str | None = None  # <link rel=canonical> declared by the page
     extractor_version: str = ""
     extra: dict[str, str] = field(default_factory=dict)
-    # Classification and signature, when the worker computed them (extractors.classify.analysis).
-    analysis: Analysis | None = None
 
 
 @dataclass(frozen=True, slots=True)

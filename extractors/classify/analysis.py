@@ -10,7 +10,7 @@ travels with the result: a worker spawned after a vocabulary edit judges under t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING
 
 from extractors.classify.classifier import Classification, classifier_version, classify
@@ -30,19 +30,32 @@ class Analysis:
     version: str
 
 
+@dataclass(frozen=True, slots=True)
+class AnalysedDoc(ExtractedDoc):
+    """An extracted page with its analysis: what a worker of the ingest pool returns."""
+
+    analysis: Analysis = field(kw_only=True)
+
+    @classmethod
+    def of(cls, doc: ExtractedDoc, analysis: Analysis) -> AnalysedDoc:
+        """`doc` with `analysis` attached (a new record: both stay immutable)."""
+        values = {f.name: getattr(doc, f.name) for f in fields(ExtractedDoc)}
+        return cls(**values, analysis=analysis)
+
+
 def analyse_text(title: str | None, text: str, lang: str | None) -> Analysis:
     """Classify a text and sign it for near-duplicate detection."""
     return Analysis(classify(title, text, lang), signature(text), classifier_version())
 
 
 def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc | ExtractionError:
-    """`extract_page`, then `analyse_text` on the result (for the worker pool)."""
+    """`extract_page`, then `analyse_text` on the result: an `AnalysedDoc` (for the worker pool)."""
     # Imported here: trafilatura (~0.25 s) is needed in the workers, not by every importer.
     from extractors.page.extract import extract_page
 
     outcome = extract_page(page, limits)
     if isinstance(outcome, ExtractedDoc) and outcome.text:
-        outcome.analysis = analyse_text(outcome.title, outcome.text, outcome.lang)
+        return AnalysedDoc.of(outcome, analyse_text(outcome.title, outcome.text, outcome.lang))
     return outcome
 
 

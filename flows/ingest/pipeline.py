@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from extractors.classify.analysis import Analysis, analyse_text, analyse_texts_cached
+from extractors.classify.analysis import AnalysedDoc, Analysis, analyse_text, analyse_texts_cached
 from extractors.classify.classifier import LEVELS, Classification
 from extractors.classify.classifier import classify as classify_text
 from extractors.classify.entities import gazetteer_rows, load_gazetteer
@@ -530,8 +530,9 @@ class Ingestor:
             "_bytes": len(page.body), "_http_status": page.http_status,
             "_content_type": page.content_type,
         }  # fmt: skip
+        analysis = doc.analysis if isinstance(doc, AnalysedDoc) else None
         return _Candidate(
-            page.provenance, canonical, doc_id, str(row["content_hash"]), row, doc.analysis
+            page.provenance, canonical, doc_id, str(row["content_hash"]), row, analysis
         )
 
     def _seed_candidate(self, seed: SeedText, now: datetime) -> _Candidate:
