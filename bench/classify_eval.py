@@ -351,7 +351,7 @@ def predictors() -> dict[str, Any]:
 
     found: dict[str, Any] = {"rules": rules_predictor}
     try:
-        from extractors.classify.learned import cv_predictors
+        from extractors.classify.crossval import cv_predictors
     except ImportError:  # the learned layer is optional (scikit-learn)
         return found
     found.update(cv_predictors())
