@@ -29,10 +29,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -ra
 
+## make lint: ruff, formatting, mypy and the import contracts (docs/ARCHITECTURE.md)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 ## make bench: the measurements recorded in docs/BENCHMARKS.md (~15 min; needs ../shared/corpus)
 bench: $(STAMP)
