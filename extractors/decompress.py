@@ -21,17 +21,12 @@ from collections.abc import Iterator, Sequence
 
 import brotli
 
+from extractors.errors import DecodedTooLarge as DecodedTooLarge  # defined in the tree
+from extractors.errors import DecodeError as DecodeError  # kept importable from here
+
 STEP = 64 * 1024  # bytes asked of a decompressor per call
 MAX_STACKED = 4  # more codings than this is not a real server
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class DecodeError(Exception):
-    """The body is not valid in its declared coding, or the coding is not supported."""
-
-
-class DecodedTooLarge(Exception):
-    """Decoding would produce more than the cap."""
 
 
 def parse_content_encoding(header: str | None) -> list[str]:

@@ -41,6 +41,7 @@ import feedparser
 from lxml import etree
 
 from extractors.dedup import canonical_url
+from extractors.errors import ExtractorError
 from extractors.sources import check_http_url
 
 MAX_ITEMS: Final = 50_000  # links per document (sitemaps.org limit per file)
@@ -91,7 +92,7 @@ class SitemapResult(DiscoveryResult):
     sitemaps: tuple[Discovered, ...] = ()
 
 
-class _DiscoveryFailed(Exception):
+class _DiscoveryFailed(ExtractorError):
     """Internal: the document cannot be read; the message becomes `error`."""
 
 

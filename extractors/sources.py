@@ -25,6 +25,7 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from extractors.dedup import canonical_url
+from extractors.errors import SourcesError as SourcesError  # defined in the tree; kept here
 
 Kind = Literal["feed", "sitemap", "urls", "warc"]
 Lang = Literal["zh", "ru", "en"]
@@ -42,10 +43,6 @@ _KEYS = frozenset(
     }
 )  # fmt: skip
 _MAX_URL_CHARS = 2048
-
-
-class SourcesError(ValueError):
-    """sources.toml is unreadable or one of its sources is invalid; the message says where."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
 from flows import charts
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 from flows.mail import (
     InlineImage,
     MailError,
@@ -131,10 +132,6 @@ ORDER BY sc.rank_score DESC, sc.week_relevant_reports DESC, sc.first_published_a
          sc.story_id
 LIMIT greatest($limit::INTEGER, 0)
 """
-
-
-class DigestError(RuntimeError):
-    """The digest cannot be produced as asked (bad week, no warehouse)."""
 
 
 # ------------------------------------------------------------------------------------ weeks
@@ -819,7 +816,7 @@ def _deliver(
         if refused:
             error = scrub(f"some recipients refused: {refused}", password)[:2000]
     except MailError as exc:
-        status = "pending" if exc.retryable else "failed"
+        status = "pending" if exc.transient else "failed"
         error = scrub(str(exc), password)[:2000]
         _logger().warning("digest %s not delivered (%s): %s", iso_week, status, error)
     with warehouse.writer() as con:

@@ -23,6 +23,7 @@ from prefect.context import get_run_context
 from prefect.exceptions import MissingContextError
 
 from extractors.analysis import analyse_texts_cached, extract_and_analyse
+from extractors.errors import ErrorKind
 from extractors.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance, SeedText
 from extractors.seeds import load_seed_baseline_cached
@@ -88,7 +89,7 @@ def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
         provenance = Provenance(
             source=source, origin="warc", locator=f"file:{path.resolve()}", warc_file=str(path)
         )
-        yield AcquisitionError(provenance, "unreadable_file", str(exc))
+        yield AcquisitionError(provenance, ErrorKind.UNREADABLE_FILE, str(exc))
 
 
 @task(name="ingest-seed-baseline", cache_policy=NO_CACHE)
