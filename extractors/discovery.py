@@ -29,7 +29,6 @@ import calendar
 import html
 import io
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,6 +39,7 @@ from urllib.parse import urljoin
 import feedparser
 from lxml import etree
 
+from extractors.decompress import DecodedTooLarge, DecodeError, gunzip
 from extractors.dedup import canonical_url
 from extractors.errors import ExtractorError
 from extractors.sources import check_http_url
@@ -194,24 +194,10 @@ def parse_w3c_datetime(value: str | None) -> datetime | None:
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
     """Decompress one or more gzip members, refusing output beyond `max_bytes`."""
-    out = bytearray()
-    rest = data
-    while rest[:2] == _GZIP_MAGIC:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            # max_length is never 0 here (0 would mean "no limit").
-            out += inflater.decompress(rest, max_bytes - len(out) + 1)
-        except zlib.error as exc:
-            raise _DiscoveryFailed(f"corrupt gzip data: {exc}") from None
-        if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise _DiscoveryFailed(
-                f"gzip body expands beyond {max_bytes} bytes (compressed {len(data)} bytes); "
-                "refused as a possible decompression bomb"
-            )
-        if not inflater.eof:
-            raise _DiscoveryFailed("truncated gzip data")
-        rest = inflater.unused_data
-    return bytes(out)
+    try:
+        return gunzip(data, max_bytes)
+    except (DecodeError, DecodedTooLarge) as exc:
+        raise _DiscoveryFailed(str(exc)) from None
 
 
 def _has_internal_dtd(data: bytes) -> bool:
