@@ -42,7 +42,7 @@ from lxml import etree
 from extractors.decompress import DecodedTooLarge, DecodeError, gunzip
 from extractors.dedup import canonical_url
 from extractors.errors import ExtractorError
-from extractors.sources import check_http_url
+from extractors.urls import http_url_problem
 
 MAX_ITEMS: Final = 50_000  # links per document (sitemaps.org limit per file)
 MAX_DECOMPRESSED_BYTES: Final = 50 * 1024 * 1024  # gzip sitemaps (sitemaps.org: 50 MB)
@@ -147,7 +147,7 @@ def _absolute(link: str | None, base_url: str) -> str | None:
         url = urljoin(base_url, link.strip()) if base_url else link.strip()
     except ValueError:
         return None
-    return None if check_http_url(url) else url
+    return None if http_url_problem(url) else url
 
 
 def _clean_title(value: object) -> str | None:
