@@ -42,6 +42,7 @@ from extractors.discovery import (
     parse_sitemap,
     parse_url_list,
 )
+from extractors.errors import ErrorKind
 from extractors.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.records import AcquisitionError, Provenance, RawPage
 from extractors.sources import Source
@@ -230,7 +231,7 @@ class LiveRun:
                 source = by_url[result.url]
                 health = self.health[source.name]
                 if result.outcome == "error":
-                    health.listing = result.error_kind or "error"
+                    health.listing = result.error_kind or ErrorKind.ERROR
                     await self._failure(source, result, out, stop, archive)
                     continue
                 rows.append(_listing_row(source, result, self.run_id))
@@ -326,9 +327,9 @@ class LiveRun:
         stop: threading.Event,
         archive: WarcArchive,
     ) -> None:
-        kind = result.error_kind or "error"
+        kind = result.error_kind or ErrorKind.ERROR
         health = self.health[source.name]
-        if kind == "robots_disallowed":
+        if kind == ErrorKind.ROBOTS_DISALLOWED:
             health.robots_blocked += 1
         else:
             health.failed[kind] += 1
