@@ -14,6 +14,9 @@ package that raises it (httpx draws its tree the same way):
      ├── WarehouseError                 warehouse/errors.py
      └── FlowError                      flows/errors.py
 
+Callers keep importing each class from the module that raises it (`extractors.sources`,
+`extractors.seeds`, `extractors.decompress`, `extractors.netguard`, `extractors.warc`).
+
 Transient or terminal (the way dlt marks them): `transient` is the one property a retry decision
 reads. An error is terminal unless it says otherwise: a class whose every instance can pass with
 time (a lock held, a server busy) mixes in `TransientError`; where one class covers both cases (an

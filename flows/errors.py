@@ -14,8 +14,9 @@
                └── DeliveryError     per instance: timeouts, refused connections and 4xx
                                      replies are transient; 5xx and refused recipients are not
 
-Every class but ConfigError/LabelError/HeaderValueError (ValueError) is also a RuntimeError, as
-before. Callers may keep importing each class from the module that raises it (`flows.settings`,
+The builtin bases are kept, so existing `except` clauses keep their meaning: ConfigError and
+LabelError are ValueErrors, HeaderValueError is both, the others are RuntimeErrors.
+Callers may keep importing each class from the module that raises it (`flows.settings`,
 `flows.runlock`, `flows.digest`, `flows.corrections`, `flows.prefect_api`, `flows.serve`,
 `flows.mail`). Transient vs terminal: see `extractors.errors`.
 """
