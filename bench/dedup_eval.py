@@ -58,6 +58,7 @@ from extractors.dedup.neardup import (  # noqa: E402
     signatures,
     tokenize,
 )
+from extractors.scripts import HAN, HANGUL, HANGUL_JAMO, KANA  # noqa: E402
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 CCTV = CORPUS / "news" / "cctv_zh" / "stories.jsonl.gz"
@@ -76,7 +77,7 @@ REAL_DUP_RATIO = 0.8  # background claims this close and <= 3 days apart are rea
 REAL_DUP_DAYS = 3
 ROUNDUP_TITLES = frozenset({"国内联播快讯", "国际联播快讯", "联播快讯"})
 EPIDEMIC_TITLE = "国家卫生健康委通报最新疫情"
-_LETTER = r"[^\W\d_\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]"
+_LETTER = rf"[^\W\d_{HANGUL_JAMO}{KANA}{HAN}{HANGUL}]"
 _NUMBER = re.compile(rf"(?<!{_LETTER})(?<!\d)\d+(?:[.,]\d+)*(?!\d|{_LETTER})")  # not g20, 4k
 _COMMENT = re.compile(r"<!--.*?-->", re.S)
 _TAG = re.compile(r"<[^>]+>")

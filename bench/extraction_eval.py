@@ -49,6 +49,7 @@ if str(REPO_ROOT) not in sys.path:
 
 from extractors.page.extract import ExtractionLimits, extract_page  # noqa: E402
 from extractors.records import ExtractedDoc, Provenance, RawPage  # noqa: E402
+from extractors.scripts import HAN, HAN_COMPAT, KANA  # noqa: E402
 
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 EXTRACTION = CORPUS / "extraction"
@@ -63,7 +64,7 @@ ALL_SETS = (*FULLTEXT_SETS, "trafilatura", "cctv")
 # single words would give credit to a menu that happens to share the article's vocabulary.
 SHINGLE_SIZE = 4
 
-_CJK_CHAR = r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+_CJK_CHAR = f"[{KANA}{HAN}{HAN_COMPAT}]"  # Hangul stays out: Korean pages score as words
 _TOKEN = re.compile(rf"{_CJK_CHAR}|(?:(?!{_CJK_CHAR})\w)+")
 _SPACES = re.compile(r"\s+")
 # Readability's expected output is HTML; these tags end a line when it is turned into text.

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from courlan import extract_domain, normalize_url
 
+from extractors.urls import is_http_url
+
 _SPACE = re.compile(r"\s+")
 # Punctuation and symbols vary between copies of the same text (full/half-width, quotes).
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
@@ -60,8 +62,7 @@ def identity_url(page_url: str, declared: str | None) -> str:
     """
     if not declared:
         return page_url
-    parts = urlsplit(declared)
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
+    if not is_http_url(declared):
         return page_url
     try:
         domain = extract_domain(declared)

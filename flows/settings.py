@@ -13,16 +13,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flows.errors import ConfigError as ConfigError  # defined in flows.errors; kept here
+
 if TYPE_CHECKING:
     from warehouse.db import Warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = PROJECT_ROOT / "crwatch.toml"
 ENV_PREFIX = "CRWATCH_"
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing, malformed or of the wrong type."""
 
 
 @dataclass(frozen=True)

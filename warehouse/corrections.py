@@ -19,26 +19,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from warehouse.db import Warehouse, WarehouseError
+from warehouse.db import Warehouse
+from warehouse.errors import UnknownDocuments as UnknownDocuments  # defined in warehouse.errors
 from warehouse.facts import refresh_facts
 from warehouse.load import keys_table
 
 _KEYS = "_crwatch_label_docs"
 _NEW = "_crwatch_new_corrections"
-
-
-class UnknownDocuments(WarehouseError):
-    """Corrections name documents the warehouse does not hold (nothing was written)."""
-
-    def __init__(self, missing: Sequence[str]) -> None:
-        shown = ", ".join(missing[:5]) + (
-            f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        )
-        super().__init__(
-            f'no such document: {shown} (doc ids are in `crwatch sql "SELECT doc_id, title FROM'
-            ' documents"`); no correction was stored'
-        )
-        self.missing = list(missing)
 
 
 @dataclass(frozen=True, slots=True)

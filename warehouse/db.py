@@ -12,10 +12,10 @@ with anti-joins (`warehouse.load`), and schema files are applied with their key 
 per file, and while it is held no other process can open it even read-only. Writers open a
 connection per batch and close it; readers retry with backoff for up to `lock_wait_seconds`.
 
-Errors:
+Errors (defined in `warehouse.errors`, re-exported here):
     WarehouseError
-     ├── WarehouseBusy        the lock was still held after waiting (retryable)
-     ├── WarehouseConflict    a concurrent writer changed the same rows first (retryable)
+     ├── WarehouseBusy        the lock was still held after waiting (transient)
+     ├── WarehouseConflict    a concurrent writer changed the same rows first (transient)
      └── QueryError           the SQL itself is wrong, or tries to write in read-only mode
 """
 
@@ -35,6 +35,11 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from warehouse.errors import QueryError as QueryError  # the classes live in warehouse.errors;
+from warehouse.errors import WarehouseBusy as WarehouseBusy  # callers keep importing them here
+from warehouse.errors import WarehouseConflict as WarehouseConflict
+from warehouse.errors import WarehouseError as WarehouseError
+
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "database is locked")
 _CONFLICT_MESSAGES = ("conflict", "has been deleted by another transaction",
                       "failed to commit ducklake transaction")  # fmt: skip
@@ -44,28 +49,6 @@ CATALOG_FILE = "catalog.sqlite"
 DATA_FOLDER = "data"
 _FILE_SUFFIXES = (".duckdb", ".db", ".ddb")
 _T = TypeVar("_T")
-
-
-class WarehouseError(RuntimeError):
-    """Base class for warehouse problems."""
-
-    retryable = False
-
-
-class WarehouseBusy(WarehouseError):
-    """Another process held the DuckDB write lock for longer than we waited."""
-
-    retryable = True
-
-
-class WarehouseConflict(WarehouseError):
-    """Another writer committed conflicting changes to the lake first; retry the transaction."""
-
-    retryable = True
-
-
-class QueryError(WarehouseError):
-    """The SQL failed: syntax, unknown table, or an attempt to write through a read-only path."""
 
 
 def _is_lock_error(exc: BaseException) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 
 from warehouse.db import Warehouse, WarehouseBusy, WarehouseError
+from warehouse.errors import RunErrorKind
 
 RUN_COLUMNS = (
     "run_id", "flow", "started_at", "finished_at", "status", "pid", "host", "params",
@@ -19,23 +20,25 @@ RUN_COLUMNS = (
 )  # fmt: skip
 
 
-def error_kind(exc: BaseException) -> str:
+def error_kind(exc: BaseException) -> RunErrorKind:
     """A short, stable name for why a run failed (the `runs.error_kind` column)."""
     if isinstance(exc, WarehouseBusy):
-        return "warehouse_busy"
+        return RunErrorKind.WAREHOUSE_BUSY
     if isinstance(exc, WarehouseError):
-        return "warehouse_error"
-    if type(exc).__name__ == "RunLockBusy":
-        return "lock_busy"
+        return RunErrorKind.WAREHOUSE_ERROR
+    if (
+        type(exc).__name__ == "RunLockBusy"
+    ):  # flows.runtime.runlock; the warehouse never imports flows
+        return RunErrorKind.LOCK_BUSY
     if isinstance(exc, KeyboardInterrupt | SystemExit) or type(exc).__name__ in (
         "TerminationSignal", "CancelledError", "Abort",
     ):  # fmt: skip
-        return "interrupted"
+        return RunErrorKind.INTERRUPTED
     if isinstance(exc, MemoryError):
-        return "out_of_memory"
+        return RunErrorKind.OUT_OF_MEMORY
     if isinstance(exc, OSError):
-        return "os_error"
-    return "error"
+        return RunErrorKind.OS_ERROR
+    return RunErrorKind.ERROR
 
 
 def error_text(exc: BaseException) -> str:
@@ -95,7 +98,7 @@ def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[s
             " WHERE flow = ? AND status = 'running' AND run_id <> ?",
             [flow, current_run_id],
         ).fetchall()
-        kind = ", error_kind = 'killed'" if "error_kind" in _columns(con) else ""
+        kind = f", error_kind = '{RunErrorKind.KILLED}'" if "error_kind" in _columns(con) else ""
         for run_id, pid, host in rows:
             con.execute(
                 f"UPDATE runs SET status = 'crashed'{kind}, error = ? WHERE run_id = ?",
@@ -169,7 +172,7 @@ def mark_crashed_if_dead(
         for run_id in dead:
             con.execute(
                 "UPDATE runs SET status = 'crashed', finished_at = ?, error = ?"
-                + (", error_kind = 'killed'" if kind else "")
+                + (f", error_kind = '{RunErrorKind.KILLED}'" if kind else "")
                 + " WHERE run_id = ? AND status = 'running'",
                 [now, f"its process died before the run ended: {reason}. Committed batches are"
                  " kept; the next run picks up the rest.", run_id],

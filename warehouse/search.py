@@ -36,6 +36,7 @@ from typing import Any
 import duckdb
 
 from warehouse.db import QueryError, Warehouse
+from warehouse.errors import SearchIndexMissing
 from warehouse.search_index import (
     DELTA_FILE,
     STATE_FILE,
@@ -73,10 +74,6 @@ _COLUMNS = (
 )
 
 _log = logging.getLogger(__name__)
-
-
-class SearchIndexMissing(SearchIndexError):
-    """No index was built yet: run `crwatch search --refresh` (an ingest builds it too)."""
 
 
 def index_dir_for(warehouse: Warehouse) -> Path:
@@ -303,7 +300,7 @@ def _sync(store: SearchIndex, warehouse: Warehouse, threads: int) -> dict[str, i
     return {**counts, "documents": index.searcher().num_docs}
 
 
-class _TooManyChanges(Exception):
+class _TooManyChanges(Exception):  # a signal to rebuild, not an error
     """More new or changed documents than an incremental refresh should read at once."""
 
 

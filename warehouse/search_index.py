@@ -49,7 +49,9 @@ from typing import Any
 
 import tantivy
 
-from warehouse.db import WarehouseError
+from extractors.scripts import CJK, CJK_RUST, HAN_SUPPLEMENT, KANA
+from warehouse.errors import SearchIndexBusy as SearchIndexBusy  # defined in warehouse.errors
+from warehouse.errors import SearchIndexError as SearchIndexError  # kept importable here
 
 # Bump when tokenisation or the schema changes: an index of another format is rebuilt.
 INDEX_FORMAT = 3
@@ -65,21 +67,11 @@ MAX_TOKEN_BYTES = 100  # longer tokens (URL debris, base64) are dropped; UTF-8 b
 STEMMERS: tuple[str, ...] = ("russian",)
 MAX_QUERY_CLAUSES = 64  # a query of thousands of words helps nobody and costs a lot
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0002ffff"
-_FIRST_CJK = "\u3040"
+_CJK = CJK + HAN_SUPPLEMENT  # see extractors.scripts
+_FIRST_CJK = KANA[0]  # the lowest code point in _CJK
 _CJK_RUN = re.compile(f"[{_CJK}]+")
-_CJK_RUST = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
+_CJK_RUST = CJK_RUST
 _WORD_PATTERN = rf"[[\p{{L}}\p{{N}}]&&[^{_CJK_RUST}]]+"
-
-
-class SearchIndexError(WarehouseError):
-    """The index folder cannot be used (damaged, or of another format)."""
-
-
-class SearchIndexBusy(SearchIndexError):
-    """Another process is writing the index and did not finish in time (retryable)."""
-
-    retryable = True
 
 
 def analyzer() -> tantivy.TextAnalyzer:

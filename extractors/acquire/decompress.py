@@ -11,7 +11,11 @@ reverse order, each stage streaming into the next in `step`-sized pieces. Like b
 httpx, a stream that simply stops early is accepted (the raw bytes are archived anyway); corrupt
 data and codings we never asked for are errors.
 
-Exceptions: `DecodeError` (corrupt or unsupported coding; permanent) and `DecodedTooLarge`.
+`gunzip` is the one-shot form for whole files (gzip sitemaps and feeds): the same bounded
+stages, but a body cut short is an error, since nothing else of it will be kept.
+
+Exceptions (`extractors.errors`): `DecodeError` (corrupt or unsupported coding; terminal) and
+`DecodedTooLarge`.
 """
 
 from __future__ import annotations
@@ -21,17 +25,12 @@ from collections.abc import Iterator, Sequence
 
 import brotli
 
+from extractors.errors import DecodedTooLarge as DecodedTooLarge  # defined in the tree
+from extractors.errors import DecodeError as DecodeError  # kept importable from here
+
 STEP = 64 * 1024  # bytes asked of a decompressor per call
 MAX_STACKED = 4  # more codings than this is not a real server
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class DecodeError(Exception):
-    """The body is not valid in its declared coding, or the coding is not supported."""
-
-
-class DecodedTooLarge(Exception):
-    """Decoding would produce more than the cap."""
 
 
 def parse_content_encoding(header: str | None) -> list[str]:
@@ -52,6 +51,11 @@ class _Stage:
     _step: int
     _base_step: int
 
+    @property
+    def complete(self) -> bool:
+        """Whether the coded stream ended (False for a stream cut short)."""
+        raise NotImplementedError
+
     def limit(self, remaining: int) -> None:
         """Ask the decompressor for at most `remaining` bytes per call (never above its step)."""
         self._step = max(1, min(self._base_step, remaining))
@@ -68,6 +72,11 @@ class _ZlibStage(_Stage):
         self._done = False  # end of the last member seen; anything after it is ignored
         if self._gzip:
             self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+    @property
+    def complete(self) -> bool:
+        """The last member (gzip) or the stream (deflate) ended; trailing bytes do not count."""
+        return self._done or self._inflater is None
 
     def _start(self) -> bool:
         """Pick the wrapper once two bytes are known; False while still waiting."""
@@ -120,6 +129,11 @@ class _BrotliStage(_Stage):
     def __init__(self, step: int) -> None:
         self._step = self._base_step = step
         self._decoder = brotli.Decompressor()
+
+    @property
+    def complete(self) -> bool:
+        """The brotli stream reached its end."""
+        return bool(self._decoder.is_finished())
 
     def _process(self, data: bytes) -> bytes:
         try:
@@ -210,3 +224,29 @@ class BodyDecoder:
         for index, stage in enumerate(self._stages):
             self._push(index, stage.finish(), out)
         return b"".join(out)
+
+    @property
+    def complete(self) -> bool:
+        """Whether every coded stream ended (call after `finish`; False for a cut-short body)."""
+        return all(stage.complete for stage in self._stages)
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Decompress a whole gzip file (one or more members), refusing output beyond `max_bytes`.
+
+    DecodeError when the data is corrupt or ends inside a member; DecodedTooLarge past the cap.
+    Bytes after the last member that do not start another one are ignored, as gzip(1) does.
+    """
+    decoder = BodyDecoder(["gzip"], max_bytes)
+    try:
+        out = decoder.feed(data) + decoder.finish()
+    except DecodedTooLarge:
+        raise DecodedTooLarge(
+            f"gzip body expands beyond {max_bytes} bytes (compressed {len(data)} bytes); "
+            "refused as a possible decompression bomb"
+        ) from None
+    except DecodeError as exc:
+        raise DecodeError(f"corrupt gzip data: {exc.__cause__ or exc}") from None
+    if not decoder.complete:
+        raise DecodeError("truncated gzip data")
+    return out

@@ -29,7 +29,6 @@ import calendar
 import html
 import io
 import re
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,8 +39,10 @@ from urllib.parse import urljoin
 import feedparser
 from lxml import etree
 
-from extractors.acquire.sources import check_http_url
+from extractors.acquire.decompress import DecodedTooLarge, DecodeError, gunzip
+from extractors.errors import ExtractorError
 from extractors.identity import canonical_url
+from extractors.urls import http_url_problem
 
 MAX_ITEMS: Final = 50_000  # links per document (sitemaps.org limit per file)
 MAX_DECOMPRESSED_BYTES: Final = 50 * 1024 * 1024  # gzip sitemaps (sitemaps.org: 50 MB)
@@ -91,7 +92,7 @@ class SitemapResult(DiscoveryResult):
     sitemaps: tuple[Discovered, ...] = ()
 
 
-class _DiscoveryFailed(Exception):
+class _DiscoveryFailed(ExtractorError):
     """Internal: the document cannot be read; the message becomes `error`."""
 
 
@@ -146,7 +147,7 @@ def _absolute(link: str | None, base_url: str) -> str | None:
         url = urljoin(base_url, link.strip()) if base_url else link.strip()
     except ValueError:
         return None
-    return None if check_http_url(url) else url
+    return None if http_url_problem(url) else url
 
 
 def _clean_title(value: object) -> str | None:
@@ -193,24 +194,10 @@ def parse_w3c_datetime(value: str | None) -> datetime | None:
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
     """Decompress one or more gzip members, refusing output beyond `max_bytes`."""
-    out = bytearray()
-    rest = data
-    while rest[:2] == _GZIP_MAGIC:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            # max_length is never 0 here (0 would mean "no limit").
-            out += inflater.decompress(rest, max_bytes - len(out) + 1)
-        except zlib.error as exc:
-            raise _DiscoveryFailed(f"corrupt gzip data: {exc}") from None
-        if len(out) > max_bytes or inflater.unconsumed_tail:
-            raise _DiscoveryFailed(
-                f"gzip body expands beyond {max_bytes} bytes (compressed {len(data)} bytes); "
-                "refused as a possible decompression bomb"
-            )
-        if not inflater.eof:
-            raise _DiscoveryFailed("truncated gzip data")
-        rest = inflater.unused_data
-    return bytes(out)
+    try:
+        return gunzip(data, max_bytes)
+    except (DecodeError, DecodedTooLarge) as exc:
+        raise _DiscoveryFailed(str(exc)) from None
 
 
 def _has_internal_dtd(data: bytes) -> bool:

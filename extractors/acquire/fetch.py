@@ -24,7 +24,8 @@ HTTP problems: failures are results with `outcome="error"` and an `error_kind`:
     protocol             no       a malformed HTTP response
     internal             no       a bug in this module (fetch_many only; logged with traceback)
 
-`retryable` on the result says whether a later run may succeed. Retries within a fetch wait
+`transient` on the result (`extractors.errors`: the one notion of "retry may succeed") says
+whether a later run may succeed; `retryable` is its older name. Retries within a fetch wait
 `backoff_base * 2**(n-1)`, jittered to 50-100 %, or the server's Retry-After when longer; a
 Retry-After above `max_retry_after` ends the fetch at once (we will not come back sooner than
 asked, and waiting longer belongs to the next run).
@@ -88,6 +89,7 @@ from extractors.acquire.netguard import (
     system_resolver,
     url_refusal,
 )
+from extractors.errors import ErrorKind, ExtractorError
 
 __all__ = [
     "FetchPolicy",
@@ -181,7 +183,12 @@ class FetchResult:
     request_headers: list[tuple[str, str]] = field(default_factory=list)  # final request, as sent
     raw_body: bytes = b""  # payload as sent, still content-coded (same object as body if not)
     decoded_bytes: int = 0  # bytes out of the decoder (past the cap for bombs)
-    retryable: bool = False  # a later run may succeed (the error was transient)
+    transient: bool = False  # a later run may succeed (see extractors.errors)
+
+    @property
+    def retryable(self) -> bool:
+        """The older name of `transient`, kept for callers that read it."""
+        return self.transient
 
     @property
     def charset(self) -> str | None:
@@ -212,20 +219,22 @@ class FetchStats:
     retry_waits: list[float] = field(default_factory=list)
 
 
-class _Failure(Exception):
+class _Failure(ExtractorError):
+    """One attempt failed; `transient` per instance (an HTTP 503 passes, a 404 does not)."""
+
     def __init__(
         self,
-        kind: str,
+        kind: ErrorKind,
         message: str,
         *,
-        retryable: bool = False,
+        transient: bool = False,
         retry_after: float | None = None,
         response: _Hop | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
-        self.retryable = retryable
+        self.transient = transient
         self.retry_after = retry_after
         self.response = response
         self.url: str | None = None
@@ -296,23 +305,25 @@ def _no_cookies() -> CookieJar:
 def _network_failure(exc: Exception, in_body: bool) -> _Failure:
     message = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(exc, httpx.TimeoutException):
-        return _Failure("timeout", message, retryable=True)
+        return _Failure(ErrorKind.TIMEOUT, message, transient=True)
     if isinstance(exc, httpx.ConnectError):
         cause: BaseException | None = exc
         while cause is not None:
             if isinstance(cause, ssl.SSLError | ssl.CertificateError):
-                return _Failure("tls", message)
+                return _Failure(ErrorKind.TLS, message)
             if isinstance(cause, socket.gaierror):
-                return _Failure("dns", message)
+                return _Failure(ErrorKind.DNS, message)
             cause = cause.__cause__ or cause.__context__
-        return _Failure("connection", message, retryable=True)
+        return _Failure(ErrorKind.CONNECTION, message, transient=True)
     if isinstance(exc, httpx.RemoteProtocolError):
-        return _Failure("truncated" if in_body else "connection", message, retryable=True)
+        return _Failure(
+            ErrorKind.TRUNCATED if in_body else ErrorKind.CONNECTION, message, transient=True
+        )
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-        return _Failure("invalid_url", message)
+        return _Failure(ErrorKind.INVALID_URL, message)
     if isinstance(exc, httpx.ProtocolError):
-        return _Failure("protocol", message)
-    return _Failure("connection", message, retryable=True)
+        return _Failure(ErrorKind.PROTOCOL, message)
+    return _Failure(ErrorKind.CONNECTION, message, transient=True)
 
 
 class Fetcher:
@@ -419,7 +430,7 @@ class Fetcher:
                     result = await self._run(url, etag, last_modified, gate)
                 except Exception as exc:  # a bug must cost one URL, not the run
                     log.exception("fetch of %s failed unexpectedly", url)
-                    failure = _Failure("internal", f"{type(exc).__name__}: {exc}")
+                    failure = _Failure(ErrorKind.INTERNAL, f"{type(exc).__name__}: {exc}")
                     result = self._failed(url, failure, 0, time.perf_counter())
                 results.put_nowait(result)
 
@@ -462,7 +473,7 @@ class Fetcher:
                 hop, redirects, sent = await self._attempt(url, headers, gate, robots_file)
             except _Failure as failure:
                 attempts += failure.sent
-                if failure.retryable and tries < self.policy.max_tries:
+                if failure.transient and tries < self.policy.max_tries:
                     wait = self._retry_wait(tries, failure.retry_after)
                     if wait is not None:
                         self.stats.retries += 1
@@ -517,7 +528,7 @@ class Fetcher:
             raw_headers=hop.raw_headers if hop else [],
             request_headers=hop.request_headers if hop else [],
             decoded_bytes=hop.decoded_bytes if hop else 0,
-            retryable=failure.retryable,
+            transient=failure.transient,
         )
 
     def _succeeded(
@@ -586,7 +597,7 @@ class Fetcher:
                     await self._check_robots(current, origin, gate)
                 remaining = policy.deadline_seconds - spent
                 if remaining <= 0:
-                    raise _Failure("deadline", self._deadline_message())
+                    raise _Failure(ErrorKind.DEADLINE, self._deadline_message())
                 host = self._host(origin)
                 async with self._slot(host, gate):
                     sent = True
@@ -596,14 +607,14 @@ class Fetcher:
                         async with asyncio.timeout(remaining):
                             hop = await self._send(current, headers, cap, robots_file)
                     except TimeoutError:
-                        raise _Failure("deadline", self._deadline_message()) from None
+                        raise _Failure(ErrorKind.DEADLINE, self._deadline_message()) from None
                     finally:
                         spent += time.perf_counter() - begun
                 if hop.location is None:
                     return hop, tuple(redirects), sent
                 if len(redirects) >= policy.max_redirects:
                     raise _Failure(
-                        "too_many_redirects",
+                        ErrorKind.TOO_MANY_REDIRECTS,
                         f"more than {policy.max_redirects} redirects (next: {hop.location[:200]})",
                         response=hop,
                     )
@@ -613,7 +624,7 @@ class Fetcher:
                     # Still say what it was: `0177.0.0.1` is refused by httpx, and by us.
                     attempted = urljoin(current, hop.location)
                     redirects.append(attempted)
-                    kind = check_url(attempted, self._allow) or "invalid_url"
+                    kind = check_url(attempted, self._allow) or ErrorKind.INVALID_URL
                     message = f"redirect to a URL httpx cannot parse ({exc}): {attempted[:200]}"
                     raise _Failure(kind, message, response=hop) from None
                 current = str(target)
@@ -638,10 +649,12 @@ class Fetcher:
         except BlockedAddressError as exc:
             raise _Failure(exc.kind, str(exc)) from None
         except TimeoutError:
-            raise _Failure("dns", f"DNS lookup for {url.host} timed out", retryable=True) from None
+            raise _Failure(
+                ErrorKind.DNS, f"DNS lookup for {url.host} timed out", transient=True
+            ) from None
         except (socket.gaierror, UnicodeError) as exc:
             transient = isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN
-            raise _Failure("dns", f"{url.host}: {exc}", retryable=transient) from None
+            raise _Failure(ErrorKind.DNS, f"{url.host}: {exc}", transient=transient) from None
 
     @asynccontextmanager
     async def _slot(self, host: _Host, gate: asyncio.Semaphore | None) -> AsyncIterator[None]:
@@ -702,11 +715,11 @@ class Fetcher:
             if status == 304:
                 return hop
             if not 200 <= status < 300:
-                retryable = status == 429 or 500 <= status < 600
+                transient = status == 429 or 500 <= status < 600
                 retry_after = _parse_retry_after(response.headers.get("retry-after"))
                 raise _Failure(
-                    "http_status", f"HTTP {status} {hop.reason}".rstrip(),
-                    retryable=retryable, retry_after=retry_after, response=hop,
+                    ErrorKind.HTTP_STATUS, f"HTTP {status} {hop.reason}".rstrip(),
+                    transient=transient, retry_after=retry_after, response=hop,
                 )  # fmt: skip
             await self._read_body(response, hop, cap, truncate)
             return hop
@@ -726,13 +739,15 @@ class Fetcher:
         length = response.headers.get("content-length", "").strip()
         if not truncate and length.isdigit() and int(length) > cap:
             raise _Failure(
-                "too_large", f"Content-Length {length} exceeds the cap of {cap} bytes", response=hop
+                ErrorKind.TOO_LARGE,
+                f"Content-Length {length} exceeds the cap of {cap} bytes",
+                response=hop,
             )
         codings = parse_content_encoding(", ".join(response.headers.get_list("content-encoding")))
         try:
             decoder = BodyDecoder(codings, cap)
         except DecodeError as exc:
-            raise _Failure("decode_error", str(exc), response=hop) from None
+            raise _Failure(ErrorKind.DECODE_ERROR, str(exc), response=hop) from None
         raw: list[bytes] = []
         decoded: list[bytes] = []
         cut = False
@@ -744,7 +759,7 @@ class Fetcher:
                         cut = True
                         break
                     raise _Failure(
-                        "too_large",
+                        ErrorKind.TOO_LARGE,
                         f"body exceeds the cap of {cap} bytes (stopped after {hop.raw_bytes})",
                         response=hop,
                     )
@@ -755,10 +770,10 @@ class Fetcher:
         except DecodedTooLarge as exc:
             hop.decoded_bytes = decoder.decoded_bytes
             if not truncate:
-                raise _Failure("too_large", str(exc), response=hop) from None
+                raise _Failure(ErrorKind.TOO_LARGE, str(exc), response=hop) from None
             cut = True
         except DecodeError as exc:
-            raise _Failure("decode_error", str(exc), response=hop) from None
+            raise _Failure(ErrorKind.DECODE_ERROR, str(exc), response=hop) from None
         hop.decoded_bytes = decoder.decoded_bytes
         hop.body = b"".join(decoded)
         if cut:
@@ -773,9 +788,11 @@ class Fetcher:
             task = self._robots[origin] = asyncio.ensure_future(self._load_robots(origin, gate))
         robots = await asyncio.shield(task)
         if robots.unavailable is not None:
-            raise _Failure("robots_unavailable", robots.unavailable)
+            raise _Failure(ErrorKind.ROBOTS_UNAVAILABLE, robots.unavailable)
         if robots.rules is not None and not robots.rules.can_fetch(url, self.policy.robots_token):
-            raise _Failure("robots_disallowed", f"robots.txt of {origin} disallows {url[:200]}")
+            raise _Failure(
+                ErrorKind.ROBOTS_DISALLOWED, f"robots.txt of {origin} disallows {url[:200]}"
+            )
 
     async def _load_robots(self, origin: str, gate: asyncio.Semaphore | None) -> _Robots:
         """Fetch and parse robots.txt once per origin; decide what its absence means."""

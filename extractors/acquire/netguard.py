@@ -33,6 +33,9 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from extractors.errors import BlockedAddressError as BlockedAddressError  # defined in the tree
+from extractors.errors import ErrorKind
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 # host, port -> addresses as strings (as getaddrinfo returns them)
@@ -45,14 +48,6 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 # Forms inet_aton (and so getaddrinfo) reads as IPv4: 1 to 4 parts of decimal, 0x-hex or 0-octal.
 _INET_ATON = re.compile(r"^(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}\.?$", re.I)
-
-
-class BlockedAddressError(Exception):
-    """A URL or address the guard refuses (scheme, private network, localhost)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # "blocked_private" | "blocked_scheme"
 
 
 @dataclass(frozen=True)
@@ -189,7 +184,7 @@ def _split_host(url: str) -> tuple[str, str, bool] | None:
         return None
 
 
-def check_url(url: str, allow_hosts: Sequence[str] | Allowlist = ()) -> str | None:
+def check_url(url: str, allow_hosts: Sequence[str] | Allowlist = ()) -> ErrorKind | None:
     """Error kind for a URL that must not be fetched (scheme, literal non-public IP), else None.
 
     No DNS here: hostnames are checked when they are resolved (`resolve_checked`).
@@ -197,20 +192,20 @@ def check_url(url: str, allow_hosts: Sequence[str] | Allowlist = ()) -> str | No
     allow = allow_hosts if isinstance(allow_hosts, Allowlist) else Allowlist.parse(allow_hosts)
     split = _split_host(url)
     if split is None:
-        return "invalid_url"
+        return ErrorKind.INVALID_URL
     scheme, host, valid = split
     if scheme not in ALLOWED_SCHEMES:
-        return "blocked_scheme"
+        return ErrorKind.BLOCKED_SCHEME
     if not host:
-        return "invalid_url"
+        return ErrorKind.INVALID_URL
     if not allow.allows_host(host):
         address = parse_ip_literal(host)
         if address is not None and check_address(address, allow):
-            return "blocked_private"
+            return ErrorKind.BLOCKED_PRIVATE
         name = normalize_host(host)
         if name == "localhost" or name.endswith(".localhost"):
-            return "blocked_private"
-    return None if valid else "invalid_url"
+            return ErrorKind.BLOCKED_PRIVATE
+    return None if valid else ErrorKind.INVALID_URL
 
 
 def url_refusal(url: str, allow: Allowlist) -> BlockedAddressError | None:
@@ -218,9 +213,9 @@ def url_refusal(url: str, allow: Allowlist) -> BlockedAddressError | None:
     kind = check_url(url, allow)
     if kind is None:
         return None
-    if kind == "blocked_scheme":
+    if kind == ErrorKind.BLOCKED_SCHEME:
         return BlockedAddressError(kind, f"only http and https are fetched: {url[:200]!r}")
-    if kind == "invalid_url":
+    if kind == ErrorKind.INVALID_URL:
         return BlockedAddressError(kind, f"not a valid URL: {url[:200]!r}")
     return BlockedAddressError(kind, f"non-public or local host refused: {url[:200]!r}")
 
@@ -247,11 +242,11 @@ async def resolve_checked(host: str, port: int, allow: Allowlist, resolver: Reso
     if literal is not None:
         reason = check_address(literal, allow)
         if reason:
-            raise BlockedAddressError("blocked_private", f"{host}: {reason}")
+            raise BlockedAddressError(ErrorKind.BLOCKED_PRIVATE, f"{host}: {reason}")
         return [str(literal)]
     name = normalize_host(host)
     if name == "localhost" or name.endswith(".localhost"):
-        raise BlockedAddressError("blocked_private", f"{host}: loopback name")
+        raise BlockedAddressError(ErrorKind.BLOCKED_PRIVATE, f"{host}: loopback name")
     addresses = list(await resolver(host, port))
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, f"{host} has no addresses")
@@ -259,10 +254,12 @@ async def resolve_checked(host: str, port: int, allow: Allowlist, resolver: Reso
         try:
             address = ipaddress.ip_address(text)
         except ValueError as exc:  # the resolver returned something that is not an address
-            raise BlockedAddressError("blocked_private", f"{host}: bad address {text!r}") from exc
+            raise BlockedAddressError(
+                ErrorKind.BLOCKED_PRIVATE, f"{host}: bad address {text!r}"
+            ) from exc
         reason = check_address(address, allow)
         if reason:
-            raise BlockedAddressError("blocked_private", f"{host} resolves to {reason}")
+            raise BlockedAddressError(ErrorKind.BLOCKED_PRIVATE, f"{host} resolves to {reason}")
     return addresses
 
 
@@ -311,7 +308,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         """Never: a crawler has no business with local sockets."""
-        raise BlockedAddressError("blocked_private", "unix sockets are not allowed")
+        raise BlockedAddressError(ErrorKind.BLOCKED_PRIVATE, "unix sockets are not allowed")
 
     async def sleep(self, seconds: float) -> None:
         """Delegate to the wrapped backend."""

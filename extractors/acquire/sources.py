@@ -22,9 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, cast
-from urllib.parse import urlsplit
 
+from extractors.errors import SourcesError as SourcesError  # defined in the tree; kept here
 from extractors.identity import canonical_url
+from extractors.urls import http_url_problem as check_http_url  # the one URL check; old name
 
 Kind = Literal["feed", "sitemap", "urls", "warc"]
 Lang = Literal["zh", "ru", "en"]
@@ -41,11 +42,6 @@ _KEYS = frozenset(
         "per_host_delay", "max_items", "note",
     }
 )  # fmt: skip
-_MAX_URL_CHARS = 2048
-
-
-class SourcesError(ValueError):
-    """sources.toml is unreadable or one of its sources is invalid; the message says where."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,29 +68,6 @@ class Source:
 
 def _fail(path: Path, where: str, message: str) -> SourcesError:
     return SourcesError(f"{path}: {where}: {message}")
-
-
-def check_http_url(value: object) -> str | None:
-    """Why `value` is not an absolute http(s) URL we would fetch, or None when it is fine."""
-    if not isinstance(value, str) or not value.strip():
-        return "must be a non-empty string"
-    url = value.strip()
-    if len(url) > _MAX_URL_CHARS:
-        return f"is longer than {_MAX_URL_CHARS} characters"
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        return f"contains whitespace or control characters: {url[:80]!r}"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        return f"is not a valid URL ({exc}): {url[:80]!r}"
-    if parts.scheme.lower() not in {"http", "https"}:
-        return f"must be an http(s) URL, got {parts.scheme or 'no'} scheme: {url[:80]!r}"
-    if not parts.hostname:
-        return f"has no host: {url[:80]!r}"
-    if parts.username is not None or parts.password is not None:
-        return f"must not carry credentials: {parts.scheme}://…@{parts.hostname}"
-    return None
 
 
 def _optional_str(path: Path, where: str, table: Mapping[str, Any], key: str) -> str | None:

@@ -21,6 +21,8 @@ from typing import IO, Any
 from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 
+from extractors.errors import ErrorKind
+from extractors.errors import WarcOpenError as WarcOpenError  # defined in the tree; kept here
 from extractors.records import AcquisitionError, Provenance, RawPage
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,6 @@ _PAGE_RECORDS = {"response", "resource"}
 _ABSOLUTE_URL = re.compile(r"^[a-z][a-z0-9+.-]*:\S+$", re.IGNORECASE)
 # What warcio and the decompressors raise on damaged input.
 _READ_ERRORS = (ArchiveLoadFailed, OSError, EOFError, ValueError, IndexError, TypeError, KeyError)
-
-
-class WarcOpenError(OSError):
-    """The WARC file itself cannot be opened (missing, unreadable)."""
 
 
 def warc_file_id(path: Path) -> str:
@@ -169,7 +167,9 @@ class _Reader:
                 return -1
             if last_good is not None:
                 return last_good
-            yield self.error(base, "malformed_record", f"{type(exc).__name__}: {_one_line(exc)}")
+            yield self.error(
+                base, ErrorKind.MALFORMED_RECORD, f"{type(exc).__name__}: {_one_line(exc)}"
+            )
             return base
         return None
 
@@ -191,7 +191,9 @@ class _Reader:
                     continue
                 yield item
         except _READ_ERRORS as exc:
-            yield self.error(offset, "malformed_record", f"{type(exc).__name__}: {_one_line(exc)}")
+            yield self.error(
+                offset, ErrorKind.MALFORMED_RECORD, f"{type(exc).__name__}: {_one_line(exc)}"
+            )
 
     def _item(self, record: Any, offset_of: Callable[[], int]) -> RawPage | AcquisitionError | None:
         """Turn one warcio record into a page, an error, or None for records that hold no page.
@@ -209,25 +211,34 @@ class _Reader:
             status = int(status_text) if status_text and status_text.isdigit() else None
             content_type = record.http_headers.get_header("Content-Type") or content_type
         body = b""
-        problem: tuple[str, str] | None = None
+        problem: tuple[ErrorKind, str] | None = None
         if not url:
-            problem = ("malformed_record", "record has no target URI")
+            problem = (ErrorKind.MALFORMED_RECORD, "record has no target URI")
         elif not _ABSOLUTE_URL.match(url):
             # Garbage between records can parse as an ARC header; a real record names a URL.
-            problem = ("malformed_record", f"target URI is not an absolute URL: {url[:100]!r}")
+            problem = (
+                ErrorKind.MALFORMED_RECORD,
+                f"target URI is not an absolute URL: {url[:100]!r}",
+            )
         else:
             try:
                 body = record.content_stream().read(self.max_body_bytes + 1)
             except _READ_ERRORS as exc:
-                problem = ("malformed_record", f"body unreadable: {_one_line(exc)}")
+                problem = (ErrorKind.MALFORMED_RECORD, f"body unreadable: {_one_line(exc)}")
         if problem is None:
             missing = getattr(record.raw_stream, "limit", 0) or 0
             if len(body) > self.max_body_bytes:
-                problem = ("too_large", f"body exceeds the cap of {self.max_body_bytes} bytes")
+                problem = (
+                    ErrorKind.TOO_LARGE,
+                    f"body exceeds the cap of {self.max_body_bytes} bytes",
+                )
             elif missing > 0:
-                problem = ("truncated_record", f"record ends {missing} bytes short of its length")
+                problem = (
+                    ErrorKind.TRUNCATED_RECORD,
+                    f"record ends {missing} bytes short of its length",
+                )
             elif status is not None and not 200 <= status < 300:
-                problem = ("http_status", f"HTTP status {status}")
+                problem = (ErrorKind.HTTP_STATUS, f"HTTP status {status}")
         provenance = self.provenance(offset_of(), record)
         if problem is not None:
             return AcquisitionError(provenance, problem[0], problem[1], url or None)

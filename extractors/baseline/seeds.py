@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from extractors.errors import ErrorKind
+from extractors.errors import ManifestError as ManifestError  # defined in the tree; kept here
 from extractors.page.language import identify_language, script_hint
 from extractors.records import AcquisitionError, Provenance, SeedText
+from extractors.scripts import HAN_CHAR
 
 SOURCE = "seed-baseline"
 ORIGIN = "seed"
@@ -58,7 +61,7 @@ DEFAULT_LINE_PATTERNS: tuple[str, ...] = (
 )
 
 # --- Structural rules --------------------------------------------------------------------------
-_CJK = re.compile(r"[\u3400-\u9fff]")
+_CJK = HAN_CHAR
 _URL = re.compile(r"https?://[^\s<>\"'，。）)]+")
 _SLASH_QUOTE = re.compile(r"(?<=\w)/'")  # "Xi/'s": an escaped apostrophe gone wrong
 _ELLIPSIS = ("…", "...")
@@ -439,10 +442,6 @@ def title_from_text(text: str, max_chars: int = _TITLE_MAX_CHARS) -> str:
 
 
 # --- Manifest ----------------------------------------------------------------------------------
-class ManifestError(ValueError):
-    """A manifest entry has a missing or mistyped field."""
-
-
 @dataclass(frozen=True, slots=True)
 class SeedEntry:
     """One [[seed]] table of the manifest."""
@@ -537,7 +536,7 @@ def read_manifest(
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return rules, [], [_error(path.name, "manifest", f"cannot read manifest: {exc}")]
+        return rules, [], [_error(path.name, ErrorKind.MANIFEST, f"cannot read manifest: {exc}")]
     errors: list[AcquisitionError] = []
     chrome = data.get("chrome", {})
     try:
@@ -547,7 +546,7 @@ def read_manifest(
             raise ManifestError("[chrome] lists must hold strings")
         rules = rules.extended(ui_words, patterns)
     except (AttributeError, TypeError, ManifestError, re.error) as exc:
-        errors.append(_error(path.name, "manifest", f"bad [chrome] table: {exc}"))
+        errors.append(_error(path.name, ErrorKind.MANIFEST, f"bad [chrome] table: {exc}"))
     entries = []
     tables = data.get("seed", [])
     for i, table in enumerate(tables if isinstance(tables, list) else [tables]):
@@ -558,7 +557,7 @@ def read_manifest(
         except ManifestError as exc:
             name = table.get("file") if isinstance(table, dict) else None
             label = name if isinstance(name, str) else f"{path.name}[seed {i}]"
-            errors.append(_error(label, "manifest", str(exc)))
+            errors.append(_error(label, ErrorKind.MANIFEST, str(exc)))
     return rules, entries, errors
 
 
@@ -577,7 +576,7 @@ def seed_documents(
     """Turn one seed file's text into its documents (two or more for a bilingual seed)."""
     cleaned = clean_seed(raw, rules)
     if not cleaned.docs:
-        return [_error(name, "empty", "no article text left after removing page chrome")]
+        return [_error(name, ErrorKind.EMPTY, "no article text left after removing page chrome")]
     meta = cleaned.meta
     url = entry.url or meta.best_url
     published = entry.published_at or meta.published_at or date_from_url(url)
@@ -627,13 +626,13 @@ def load_seed_baseline(seeds_dir: Path) -> list[SeedText | AcquisitionError]:
         try:
             raw = path.read_bytes().decode("utf-8-sig")
         except FileNotFoundError:
-            out.append(_error(entry.file, "missing", f"{path} does not exist", entry.url))
+            out.append(_error(entry.file, ErrorKind.MISSING, f"{path} does not exist", entry.url))
             continue
         except UnicodeDecodeError as exc:
-            out.append(_error(entry.file, "undecodable", f"not UTF-8: {exc}", entry.url))
+            out.append(_error(entry.file, ErrorKind.UNDECODABLE, f"not UTF-8: {exc}", entry.url))
             continue
         except OSError as exc:
-            out.append(_error(entry.file, "unreadable", str(exc), entry.url))
+            out.append(_error(entry.file, ErrorKind.UNREADABLE, str(exc), entry.url))
             continue
         out.extend(seed_documents(entry.file, raw, entry, rules))
     return out

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.compiled import cached, digest_of
+from extractors.scripts import CJK, CJK_CHAR, CYRILLIC, HAN, HAN_COMPAT, LATIN_EXTENDED
 
 ENTITIES_VERSION = "entities-1"
 
@@ -36,17 +37,17 @@ LANGS: tuple[str, ...] = ("zh", "ru", "en")
 _DEFAULT_PATH = Path(__file__).resolve().parents[2] / "seeds" / "entities.toml"
 # Longer texts are counted on their head; the cap bounds the cost of pathological inputs.
 _MAX_CHARS = 200_000
-_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_HAN = re.compile(f"[{HAN}{HAN_COMPAT}]")
 # Chinese, Japanese and Korean characters are word characters to `re`, but a Latin or Cyrillic
 # word written next to them (在SCO框架下) is a word of its own: they count as boundaries.
-_CJK = "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_CJK_RX = re.compile(f"[{_CJK}]")
+_CJK = CJK
+_CJK_RX = CJK_CHAR
 _WORD_END = rf"(?![^\W{_CJK}])"
 _WORD_TAIL = rf"[^\W{_CJK}]*"
 # URLs are blanked before matching: en-US, tass.ru or /moscow/ in a link name nothing.
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 # A Latin or Cyrillic letter or digit right after a CJK character: a word start `\W` misses.
-_AFTER_CJK = re.compile(rf"[0-9A-Za-z\u00c0-\u024f\u0400-\u04ff](?<=[{_CJK}].)")
+_AFTER_CJK = re.compile(rf"[0-9A-Za-z{LATIN_EXTENDED}{CYRILLIC}](?<=[{_CJK}].)")
 _ID = re.compile(r"[a-z][a-z0-9_]*\Z")
 _BRACE = re.compile(r"\{([^{}]*)\}")
 _ENTITY_KEYS = frozenset({"kind", "name", *LANGS})

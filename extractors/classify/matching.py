@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.compiled import cached, digest_of
+from extractors.scripts import CYRILLIC_CHAR, HAN_CHAR
 
 Span = tuple[int, int]
 
@@ -32,8 +33,8 @@ _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]|()")
 _KEY_MIN = 4
 # A class of a few plain characters, not repeated: '[ео]'.
 _SMALL_CLASS = re.compile(r"\[([^\\\]\[^-]{1,4})\](?![?*+{])")
-_HAN = re.compile(r"[\u3400-\u9fff]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_HAN = HAN_CHAR
+_CYRILLIC = CYRILLIC_CHAR
 # Letters of Ukrainian that Russian does not have: a Cyrillic text with them is Ukrainian.
 _UKRAINIAN = re.compile(r"[іїєґІЇЄҐ]")
 

@@ -5,6 +5,8 @@ bold heading) and paragraphs, joined into one lower-cased, masked text in which 
 matched, and cut into sentences where a side is named. Every step keeps character offsets valid:
 masks and boilerplate are blanked with spaces, never removed. Only language mechanics (sentence
 ends, abbreviations) live here; the vocabularies are in seeds/taxonomy.toml.
+
+This is crwatch's one sentence splitter: the digest's leads use it too (`split_sentences`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from extractors.classify.matching import LanguageRules, Span, Taxonomy
+from extractors.page.language import identify_language
+from extractors.scripts import UPPER
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -24,16 +28,16 @@ _MD_MARKS = re.compile(r"\*\*|__|~~|`")
 # zh sentences end at 。！？； (a closing quote stays with its sentence); ru/en sentences end at
 # . ! ? … followed by a capital, a digit or an opening quote.
 _ZH_SENTENCE = re.compile(r"[^。！？；!?]+(?:[。！？；!?]+[”’」』\"）)]*)?")
-_WEST_SENTENCE = re.compile(r".+?(?:[.!?…]+[\"»”’)]*(?=\s+[«\"“‘(]?[A-ZА-ЯЁ0-9])|$)")
+_WEST_SENTENCE = re.compile(rf".+?(?:[.!?…]+[\"»”’)]*(?=\s+[«\"“‘(]?[{UPPER}0-9])|$)")
 # A "sentence" ending in one of these (or in an initial, "A.") continues: "St. Petersburg".
 _ABBREVIATION_END = re.compile(
     r"[\s(«\"](?:st|mr|mrs|ms|dr|gen|lt|col|jr|sr|vs|u\.s|u\.k|u\.n|e\.g|i\.e|"
-    r"г|гг|им|ул|т\.е|т\.к|т\.д|т\.п|др|проф|св|[A-ZА-ЯЁ])\.$",
+    rf"г|гг|им|ул|т\.е|т\.к|т\.д|т\.п|др|проф|св|[{UPPER}])\.$",
     re.IGNORECASE,
 )
 _ABBREVIATION_TAIL = 12  # characters before a split looked at for an abbreviation
 _ZH_END = re.compile(r"[。！？；!?]+")
-_WEST_END = re.compile(r"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[A-ZА-ЯЁ0-9]")
+_WEST_END = re.compile(rf"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[{UPPER}0-9]")
 
 
 def lower_same_length(text: str) -> str:
@@ -146,6 +150,14 @@ def sentence_spans(text: str, lang: str) -> list[Span]:
             else:
                 out.append((start, end))
     return out
+
+
+def split_sentences(text: str, lang: str | None = None) -> list[str]:
+    """Sentences of a text, whitespace collapsed; `lang` None: detected (zh splits at 。！？；)."""
+    flat = " ".join(text.split())
+    if lang is None:
+        lang = identify_language(flat)[0] or "en"
+    return [flat[start:end] for start, end in sentence_spans(flat, lang)]
 
 
 def _ends_with_abbreviation(text: str, end: int) -> bool:

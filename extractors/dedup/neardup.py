@@ -42,6 +42,8 @@ import numpy as np
 import numpy.typing as npt
 import rensa
 
+from extractors.scripts import CJK, HAN_SUPPLEMENT, HANGUL_JAMO
+
 NUM_PERM = 128
 SEED = 20241101  # part of the stored format, like everything in SIGNATURE_VERSION
 CJK_SHINGLE = 2  # tokens (= characters) per shingle for CJK texts
@@ -53,10 +55,7 @@ SIGNATURE_VERSION = (
     f"-cjk{CJK_SHINGLE}-chr{CHAR_SHINGLE}-num{NUMBER_SKETCH}"
 )
 
-_CJK = (  # hangul jamo, kana, Han (with extensions and compatibility forms), hangul syllables
-    "\u1100-\u11ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-    "\U00020000-\U0003134f"
-)
+_CJK = HANGUL_JAMO + CJK + HAN_SUPPLEMENT  # see extractors.scripts
 # Decimals; runs of letters and digits (g20, 4k, r1cus in a URL are words, not numbers); CJK.
 _TOKEN = re.compile(rf"\d+(?:\.\d+)+(?![^\W_{_CJK}])|[^\W_{_CJK}]+|[{_CJK}]")
 _NUMBER = re.compile(r"\d+(?:\.\d+)*")

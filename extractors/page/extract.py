@@ -21,6 +21,7 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement, HTMLParser, document_fromstring
 
+from extractors.errors import ErrorKind
 from extractors.page.boilerplate import paragraph_chars, prune_tree, strip_headline, text_chars
 from extractors.page.charset import decode_html
 from extractors.page.language import identify_language
@@ -106,23 +107,26 @@ def extract_page(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc | Extr
     """Extract main text and metadata from one page, or say why not."""
     if len(page.body) > limits.max_bytes:
         return ExtractionError(
-            "too_large", f"{len(page.body)} bytes exceeds the cap of {limits.max_bytes} bytes"
+            ErrorKind.TOO_LARGE,
+            f"{len(page.body)} bytes exceeds the cap of {limits.max_bytes} bytes",
         )
     if not page.body.strip():
-        return ExtractionError("empty", "the response body is empty")
+        return ExtractionError(ErrorKind.EMPTY, "the response body is empty")
     if not looks_like_html(page.body, page.content_type):
-        return ExtractionError("not_html", f"content type {page.content_type!r} is not HTML")
+        return ExtractionError(
+            ErrorKind.NOT_HTML, f"content type {page.content_type!r} is not HTML"
+        )
     html, encoding = decode_html(page.body, page.charset)
     tree = parse_html(html)
     if tree is None:
-        return ExtractionError("not_html", "the body does not parse as HTML")
+        return ExtractionError(ErrorKind.NOT_HTML, "the body does not parse as HTML")
     meta = extract_metadata(tree, page.url)
     headlines = [h.text_content() for h in tree.iter("h1")]
     prune_tree(tree)
     text, path = main_text(tree, page.url)
     text = strip_headline(text, [meta.title or "", *headlines])
     if not text:
-        return ExtractionError("empty", "no main text found")
+        return ExtractionError(ErrorKind.EMPTY, "no main text found")
     # How short a text may be and still be a document is the pipeline's admission rule
     # (`min_text_chars`), not extraction's: `crwatch extract` shows whatever text there is.
     lang, confidence = identify_language(text)

@@ -6,11 +6,13 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from extractors.scripts import CYRILLIC_CHAR, HAN_CHAR
+
 # py3langid is reliable from about 60 characters; below that we still answer, with low confidence.
 _MIN_RELIABLE_CHARS = 60
 _SAMPLE_CHARS = 3000  # the first few thousand characters decide; long texts cost no more
-_CJK = re.compile(r"[\u3400-\u9fff]")
-_CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_CJK = HAN_CHAR
+_CYRILLIC = CYRILLIC_CHAR
 
 
 @lru_cache(maxsize=1)

@@ -3,8 +3,8 @@
 `concurrent.futures` cannot stop a task that hangs, and one pathological page (deeply nested
 tags, a 19 MB page) can take minutes or gigabytes. Here each worker works on one document at
 a time (with the next one already queued in its pipe); a document that exceeds its deadline
-gets its worker killed and replaced, and becomes an `ExtractionError("timeout")`. A worker
-that dies (segfault, out of memory) becomes `ExtractionError("crashed")`. Workers cap their
+gets its worker killed and replaced, and becomes an `ExtractionError(ErrorKind.TIMEOUT)`. A worker
+that dies (segfault, out of memory) becomes `ExtractionError(ErrorKind.CRASHED)`. Workers cap their
 own address space so a memory bomb fails with MemoryError inside the worker instead of taking
 the machine down.
 
@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from extractors.errors import ErrorKind
 from extractors.lifeline import die_with_parent
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
 
@@ -90,11 +91,13 @@ def _worker_main(
         try:
             outcome = extract_fn(page, limits)
         except MemoryError:
-            outcome = ExtractionError("too_large", "extraction ran out of its memory allowance")
+            outcome = ExtractionError(
+                ErrorKind.TOO_LARGE, "extraction ran out of its memory allowance"
+            )
         except RecursionError:
-            outcome = ExtractionError("error", "document too deeply nested")
+            outcome = ExtractionError(ErrorKind.ERROR, "document too deeply nested")
         except Exception as exc:  # one bad page must not end the worker
-            outcome = ExtractionError("error", f"{type(exc).__name__}: {str(exc)[:300]}")
+            outcome = ExtractionError(ErrorKind.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
         try:
             conn.send((index, outcome))
         except (BrokenPipeError, OSError):
@@ -350,7 +353,7 @@ class ExtractionPool:
                 index, _ = worker.queue.popleft()
                 self.stats.timeouts += 1
                 message = f"extraction exceeded {self.limits.timeout_seconds:g} s; worker replaced"
-                self._record(index, ExtractionError("timeout", message), results)
+                self._record(index, ExtractionError(ErrorKind.TIMEOUT, message), results)
                 self._restart_with_queue(worker)
 
     def _receive(self, worker: _Worker, results: dict[int, Outcome | None]) -> None:
@@ -363,7 +366,7 @@ class ExtractionPool:
             self.stats.crashes += 1
             self._record(
                 index,
-                ExtractionError("crashed", f"extraction worker died (exit code {code})"),
+                ExtractionError(ErrorKind.CRASHED, f"extraction worker died (exit code {code})"),
                 results,
             )
             self._restart_with_queue(worker)

@@ -26,12 +26,9 @@ from typing import Any
 from extractors.classify.classifier import LEVELS, RELEVANT_LEVELS, classify
 from extractors.classify.stance import STANCES
 from extractors.classify.topics import TOPICS
+from flows.errors import LabelError as LabelError  # defined in flows.errors; kept here
 from warehouse.corrections import Correction, add_corrections, corrections_in_force
 from warehouse.db import Warehouse
-
-
-class LabelError(ValueError):
-    """A correction or a labels file that cannot be used, with what to fix."""
 
 
 def parse_correction(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
+from extractors.errors import ErrorKind
 from extractors.page.extract import ExtractionLimits
 from extractors.page.language import identify_language
 from extractors.page.pool import ExtractionPool
@@ -68,26 +69,30 @@ def parse_line(line: str, line_no: int) -> Parsed | None:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as exc:
-        return BadItem(None, "bad_json", f"line {line_no}: not JSON ({exc.msg})")
+        return BadItem(None, ErrorKind.BAD_JSON, f"line {line_no}: not JSON ({exc.msg})")
     if not isinstance(obj, dict):
-        return BadItem(None, "bad_item", f"line {line_no}: expected a JSON object")
+        return BadItem(None, ErrorKind.BAD_ITEM, f"line {line_no}: expected a JSON object")
     raw_id = obj.get("id")
     item_id = (
         str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
     )
     if item_id is None:
-        return BadItem(None, "bad_item", f"line {line_no}: `id` (a string) is missing")
+        return BadItem(None, ErrorKind.BAD_ITEM, f"line {line_no}: `id` (a string) is missing")
     try:
         text, html = _optional_str(obj, "text"), _optional_str(obj, "html")
         title, lang, url = (_optional_str(obj, k) for k in ("title", "lang", "url"))
     except ValueError as exc:
-        return BadItem(item_id, "bad_item", f"line {line_no}: {exc}")
+        return BadItem(item_id, ErrorKind.BAD_ITEM, f"line {line_no}: {exc}")
     if text is not None and html is not None:
-        return BadItem(item_id, "bad_item", f"line {line_no}: give `text` or `html`, not both")
+        return BadItem(
+            item_id, ErrorKind.BAD_ITEM, f"line {line_no}: give `text` or `html`, not both"
+        )
     if text is None and html is None:
         if not title:
             return BadItem(
-                item_id, "bad_item", f"line {line_no}: give `html`, `text` or at least a `title`"
+                item_id,
+                ErrorKind.BAD_ITEM,
+                f"line {line_no}: give `html`, `text` or at least a `title`",
             )
         text = title  # a headline alone is judged as headline sources are: title = text
     if html is not None:
@@ -148,11 +153,11 @@ def _outcome(
     if isinstance(outcome, ExtractionError):
         return _error(item_id, outcome.error_kind, outcome.message)
     if not isinstance(outcome, ExtractedDoc):
-        return _error(item_id, "internal", "the page was not extracted")
+        return _error(item_id, ErrorKind.INTERNAL, "the page was not extracted")
     if len(outcome.text) < min_chars:
         return _error(
             item_id,
-            "too_short",
+            ErrorKind.TOO_SHORT,
             f"main text has {len(outcome.text)} characters; the minimum is {min_chars}",
         )
     return _judge(item_id, outcome.title, outcome.text, outcome.lang)

@@ -8,16 +8,17 @@ Top stories are ranked by size × relevance × novelty; see `TOP_STORIES_SQL`.
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import duckdb
 
-from flows.digest.weeks import DigestError, week_label
+from extractors.classify.textunits import split_sentences as sentences_of
+from extractors.urls import safe_http_url as safe_url  # the one URL check, under its old name
+from flows.digest.weeks import week_label
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
 
@@ -112,47 +113,9 @@ def plain(value: object, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def safe_url(value: object) -> str | None:
-    """The URL when it is absolute http(s) with a host and no spaces or controls, else None."""
-    if not isinstance(value, str) or len(value) > 2000:
-        return None
-    url = value.strip()
-    if any(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return url
-
-
-_ABBREVIATIONS = re.compile(
-    r"(?:\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|Gen|Col|Prof|vs|No|U\.S|U\.K|U\.N|e\.g|i\.e|т\.е|т\.д|"
-    r"г|гг|им|ул|тыс|млн|млрд)|\b[A-ZА-ЯЁ])$",
-    re.IGNORECASE,
-)
-
-_BOUNDARY = re.compile(r"[。！？]+[”」』\"']?|[.!?]+[\"'»”’)]*(?=\s|$)")
-
-
 def split_sentences(text: str) -> list[str]:
-    """Sentences of zh/ru/en text: ends at 。！？, and at .!? before a space (not after Mr, U.S)."""
-    flat = " ".join(text.split())
-    sentences: list[str] = []
-    start = 0
-    for match in _BOUNDARY.finditer(flat):
-        before = flat[start : match.start()]
-        if match.group(0).startswith(".") and _ABBREVIATIONS.search(before):
-            continue
-        sentence = flat[start : match.end()].strip()
-        if sentence:
-            sentences.append(sentence)
-        start = match.end()
-    if flat[start:].strip():
-        sentences.append(flat[start:].strip())
-    return sentences
+    """Sentences of zh/ru/en text, language detected: the classifier's splitter (textunits)."""
+    return sentences_of(text)
 
 
 def lead(text: str, title: str = "", count: int = 2, limit: int = 420) -> str:

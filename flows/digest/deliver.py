@@ -34,6 +34,7 @@ from flows.digest.mail import (
 )
 from flows.digest.render import render_digest
 from flows.digest.weeks import week_label
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 from flows.runtime.runlock import Holder, RunLock
 from flows.settings import Settings, open_warehouse
 from warehouse.db import Warehouse
@@ -115,7 +116,7 @@ def _deliver(
         if refused:
             error = scrub(f"some recipients refused: {refused}", password)[:2000]
     except MailError as exc:
-        status = "pending" if exc.retryable else "failed"
+        status = "pending" if exc.transient else "failed"
         error = scrub(str(exc), password)[:2000]
         _logger().warning("digest %s not delivered (%s): %s", iso_week, status, error)
     with warehouse.writer() as con:

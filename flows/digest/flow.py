@@ -26,6 +26,7 @@ from flows.digest.weeks import (
     parse_iso_week,
     week_label,
 )
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 from flows.runtime.plainflow import plain_flow
 from flows.runtime.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse

@@ -6,12 +6,12 @@ and the inline PNG charts referenced by `cid:`), built with `email.message.Email
 NUL, and RFC 2047 encoded words that decode to them, are refused (`HeaderValueError`), and
 addresses go through `email.headerregistry.Address`.
 
-Errors:
+Errors (defined in `flows.errors`):
     MailError
-     ├── HeaderValueError    a subject or address is unsafe or malformed (permanent)
+     ├── HeaderValueError    a subject or address is unsafe or malformed (terminal)
      ├── SmtpConfigError     SMTP settings that cannot work, e.g. a user without a password
      └── DeliveryError       the server could not be reached or refused the message
-            .retryable       True for timeouts, refused connections and 4xx replies
+            .transient       True for timeouts, refused connections and 4xx replies
 
 smtplib never runs at debug level here: at level 1 it prints `AUTH PLAIN <base64>`, which is
 the password. Error texts are scrubbed of the password before anyone logs or stores them.
@@ -36,31 +36,14 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
+from flows.errors import DeliveryError as DeliveryError  # the classes live in flows.errors;
+from flows.errors import HeaderValueError as HeaderValueError  # callers keep importing them here
+from flows.errors import MailError as MailError
+from flows.errors import SmtpConfigError as SmtpConfigError
+
 _FORBIDDEN = ("\r", "\n", "\x00")
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
-
-
-class MailError(RuntimeError):
-    """Base class for digest mail problems."""
-
-    retryable = False
-
-
-class HeaderValueError(MailError, ValueError):
-    """A header value would break the message (line breaks, encoded line breaks, bad address)."""
-
-
-class SmtpConfigError(MailError):
-    """SMTP settings that cannot work as given."""
-
-
-class DeliveryError(MailError):
-    """The SMTP server was unreachable, too slow, or refused the message."""
-
-    def __init__(self, message: str, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
 
 
 @dataclass(frozen=True)
@@ -239,7 +222,7 @@ def scrub(text: str, secret: str | None) -> str:
 def send(message: EmailMessage, config: SmtpConfig, password: str | None) -> dict[str, Any]:
     """Deliver one message; return refused recipients (if some were accepted).
 
-    DeliveryError (retryable or not) on any failure. A user without a password is a
+    DeliveryError (transient or not) on any failure. A user without a password is a
     SmtpConfigError: sending without authenticating would only be refused later.
     """
     if config.user and config.security == "none" and config.host not in _LOOPBACK:
@@ -275,31 +258,31 @@ def send(message: EmailMessage, config: SmtpConfig, password: str | None) -> dic
             refused = client.send_message(message, from_addr=sender, to_addrs=recipients)
     except smtplib.SMTPRecipientsRefused as exc:
         raise DeliveryError(
-            scrub(f"every recipient was refused: {exc.recipients}", password), retryable=False
+            scrub(f"every recipient was refused: {exc.recipients}", password), transient=False
         ) from None
     except smtplib.SMTPResponseException as exc:
         reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(
             exc.smtp_error, bytes) else str(exc.smtp_error)  # fmt: skip
         raise DeliveryError(
             scrub(f"SMTP server replied {exc.smtp_code}: {reply}", password),
-            retryable=400 <= exc.smtp_code < 500,
+            transient=400 <= exc.smtp_code < 500,
         ) from None
     except (TimeoutError, smtplib.SMTPServerDisconnected) as exc:
         if not isinstance(exc, TimeoutError) and "timed out" not in str(exc):
             raise DeliveryError(
                 scrub(f"SMTP server {config.host}:{port} closed the connection: {exc}", password),
-                retryable=True,
+                transient=True,
             ) from None
         # smtplib reports a reply that never came as "Connection unexpectedly closed: timed out"
         seconds = config.timeout_seconds
         raise DeliveryError(
             f"SMTP server {config.host}:{port} did not answer within {seconds:g} s",
-            retryable=True,
+            transient=True,
         ) from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise DeliveryError(
             scrub(f"cannot deliver via {config.host}:{port}: {type(exc).__name__}: {exc}",
                   password),
-            retryable=True,
+            transient=True,
         ) from None  # fmt: skip
     return {k: list(v) for k, v in refused.items()}

@@ -10,12 +10,13 @@ from pathlib import Path
 import jinja2
 import nh3
 
+from extractors.urls import safe_http_url as safe_url  # the one URL check, under its old name
 from flows.digest import charts
-from flows.digest.content import DigestContent, plain, safe_url
+from flows.digest.content import DigestContent, plain
 from flows.digest.mail import (
     InlineImage,
 )
-from flows.digest.weeks import DigestError
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -9,13 +9,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from flows.errors import DigestError as DigestError  # defined in flows.errors; kept here
 from warehouse.db import Warehouse
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-
-
-class DigestError(RuntimeError):
-    """The digest cannot be produced as asked (bad week, no warehouse)."""
 
 
 def parse_iso_week(text: str) -> date:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from extractors.errors import ErrorKind
 from extractors.page.extract import ExtractionLimits
 from extractors.page.pool import ExtractFn, ExtractionPool, Outcome
 from extractors.records import ExtractionError, RawPage
@@ -68,14 +69,16 @@ def extract_pages(
     with _worker_lock:
         pool = _worker_pool(limits, memory_mb, extract_fn)
         if pool is not None:
-            return [outcome or ExtractionError("error", "no outcome") for _, outcome in
+            return [outcome or ExtractionError(ErrorKind.ERROR, "no outcome") for _, outcome in
                     pool.map(pages)]  # fmt: skip
     outcomes: list[Outcome] = []
     for page in pages:
         try:
             outcomes.append(extract_fn(page, limits))
         except Exception as exc:  # one bad page must not fail the batch
-            outcomes.append(ExtractionError("error", f"{type(exc).__name__}: {str(exc)[:300]}"))
+            outcomes.append(
+                ExtractionError(ErrorKind.ERROR, f"{type(exc).__name__}: {str(exc)[:300]}")
+            )
     return outcomes
 
 
@@ -208,10 +211,13 @@ class DaskExtractionPool:
                 outcomes = list(future.result())
             except Exception as exc:  # a lost worker: the batch's pages become error rows
                 message = f"extraction batch failed on Dask: {type(exc).__name__}: {exc}"[:500]
-                outcomes = [ExtractionError("crashed", message) for _ in chunk]
+                outcomes = [ExtractionError(ErrorKind.CRASHED, message) for _ in chunk]
         results = iter(outcomes)
         for item in chunk:
             if isinstance(item, RawPage):
-                yield item, next(results, ExtractionError("crashed", "no outcome from Dask"))
+                yield (
+                    item,
+                    next(results, ExtractionError(ErrorKind.CRASHED, "no outcome from Dask")),
+                )
             else:
                 yield item, None

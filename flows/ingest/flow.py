@@ -27,6 +27,7 @@ from extractors.acquire.sources import Source, SourcesError, load_sources
 from extractors.acquire.warc import WarcOpenError, iter_warc, warc_file_id
 from extractors.baseline.seeds import load_seed_baseline_cached
 from extractors.classify.analysis import analyse_texts_cached, extract_and_analyse
+from extractors.errors import ErrorKind
 from extractors.page.pool import ExtractionPool
 from extractors.records import AcquisitionError, Provenance, SeedText
 from flows.ingest.pipeline import (
@@ -95,7 +96,7 @@ def _replay_items(path: Path, max_bytes: int) -> Iterator[Item]:
         provenance = Provenance(
             source=source, origin="warc", locator=f"file:{path.resolve()}", warc_file=str(path)
         )
-        yield AcquisitionError(provenance, "unreadable_file", str(exc))
+        yield AcquisitionError(provenance, ErrorKind.UNREADABLE_FILE, str(exc))
 
 
 @task(name="ingest-seed-baseline", cache_policy=NO_CACHE)

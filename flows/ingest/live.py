@@ -44,6 +44,7 @@ from extractors.acquire.discovery import (
 )
 from extractors.acquire.fetch import Fetcher, FetchPolicy, FetchResult
 from extractors.acquire.sources import Source
+from extractors.errors import ErrorKind
 from extractors.records import AcquisitionError, Provenance, RawPage
 from flows.settings import Settings
 from warehouse.db import Warehouse
@@ -230,7 +231,7 @@ class LiveRun:
                 source = by_url[result.url]
                 health = self.health[source.name]
                 if result.outcome == "error":
-                    health.listing = result.error_kind or "error"
+                    health.listing = result.error_kind or ErrorKind.ERROR
                     await self._failure(source, result, out, stop, archive)
                     continue
                 rows.append(_listing_row(source, result, self.run_id))
@@ -326,9 +327,9 @@ class LiveRun:
         stop: threading.Event,
         archive: WarcArchive,
     ) -> None:
-        kind = result.error_kind or "error"
+        kind = result.error_kind or ErrorKind.ERROR
         health = self.health[source.name]
-        if kind == "robots_disallowed":
+        if kind == ErrorKind.ROBOTS_DISALLOWED:
             health.robots_blocked += 1
         else:
             health.failed[kind] += 1

@@ -23,6 +23,7 @@ from extractors.classify.classifier import LEVELS, Classification
 from extractors.classify.classifier import classify as classify_text
 from extractors.classify.entities import gazetteer_rows, load_gazetteer
 from extractors.dedup.neardup import SIGNATURE_VERSION
+from extractors.errors import ErrorKind
 from extractors.identity import canonical_url, content_hash, doc_id_for, identity_url
 from extractors.page.pool import ExtractionPool
 from extractors.records import (
@@ -310,7 +311,7 @@ class Ingestor:
                         f"main text has {len(outcome.text)} characters;"
                         f" the minimum is {self.min_text_chars}"
                     )
-                    batch.add("fetches", self._page_error(item, "too_short", message, now))
+                    batch.add("fetches", self._page_error(item, ErrorKind.TOO_SHORT, message, now))
                     self._failed(summary, item.provenance.source, "too_short")
                 else:
                     candidates.append(self._page_candidate(item, outcome, now))

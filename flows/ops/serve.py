@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 
 from extractors.lifeline import preexec_die_with_parent
+from flows.errors import ServeError as ServeError  # defined in flows.errors; kept here
 from flows.runtime.environment import configure_prefect
 from flows.runtime.prefect_api import api_healthy
 from flows.runtime.servestate import (
@@ -75,10 +76,6 @@ _SECRET_ENV = ("CRWATCH_SMTP_PASSWORD", "PREFECT_API_KEY", "PREFECT_API_AUTH_STR
 _READY_SECONDS = 120.0  # a cold start on a busy 2-core machine took up to ~40 s
 _MAX_RESTARTS = 20
 _FIRST_RUN_SECONDS = 10
-
-
-class ServeError(RuntimeError):
-    """The Prefect server could not be started, reached or kept alive."""
 
 
 # ---------------------------------------------------------------- logging
@@ -502,6 +499,7 @@ def journal_unrecorded_crashes(
     """
     from flows.runtime.attempts import append_attempt
     from warehouse.db import WarehouseError
+    from warehouse.errors import RunErrorKind
 
     known: set[str] = set()
     warehouse = open_warehouse(settings, 5.0)
@@ -523,7 +521,8 @@ def journal_unrecorded_crashes(
                 "started_at": run.get("start_time") or run.get("expected_start_time")
                 or datetime.now(UTC).isoformat(),
                 "finished_at": datetime.now(UTC).isoformat(), "status": "crashed",
-                "error_kind": "killed", "error": f"killed before it wrote anything: {reason}",
+                "error_kind": RunErrorKind.KILLED,
+                "error": f"killed before it wrote anything: {reason}",
                 "host": this_host(), "params": run.get("parameters") or {},
             },
         )  # fmt: skip

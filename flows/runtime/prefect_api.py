@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import IO
 
 from extractors.compiled import cache_dir, digest_of
+from flows.errors import PrefectApiError as PrefectApiError  # defined in flows.errors
 from flows.runtime.environment import configure_prefect
 from flows.settings import Settings
 
@@ -53,10 +54,6 @@ READY_SECONDS = 120.0  # a cold start on a busy 2-core machine took up to ~40 s
 _DB = "prefect.db"
 _TEMPLATE_MARK = "crwatch-template.txt"  # in PREFECT_HOME: which template its database came from
 _PORT_IN_USE = 3  # uvicorn's exit status when its port is taken
-
-
-class PrefectApiError(RuntimeError):
-    """The temporary Prefect server did not start (with the reason and the server's output)."""
 
 
 # ---------------------------------------------------------------- finding a running API

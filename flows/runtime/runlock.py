@@ -6,7 +6,7 @@ stale-lock cleanup to get wrong. The file also records who holds it (pid, host, 
 when) for `crwatch status` and for the message a waiting run gives when it gives up.
 
 Errors:
-    RunLockBusy   another run held the lock for longer than we were allowed to wait (retryable)
+    RunLockBusy   another run held the lock for longer than we were allowed to wait (transient)
 """
 
 from __future__ import annotations
@@ -23,13 +23,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flows.errors import RunLockBusy as RunLockBusy  # defined in flows.errors; kept here
+
 LOCK_NAME = "ingest.lock"
-
-
-class RunLockBusy(RuntimeError):
-    """Another run held the writer lock for longer than the wait allowed."""
-
-    retryable = True
 
 
 @dataclass(frozen=True)
