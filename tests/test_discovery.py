@@ -415,3 +415,25 @@ https://example.org/a.html#again
 )
 def test_w3c_dates(value: str | None, expected: datetime | None) -> None:
     assert parse_w3c_datetime(value) == expected
+
+
+def test_sitemap_index_children_differing_only_by_query_are_kept() -> None:
+    """Reuters' news sitemaps differ only by `&from=`: all are children, the newest comes first."""
+    index = b"""<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml&amp;from=100</loc>
+<lastmod>2024-05-15T22:10:04.512Z</lastmod></sitemap>
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml</loc>
+<lastmod>2024-05-16T10:05:31.087Z</lastmod></sitemap>
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml#again</loc>
+</sitemap>
+</sitemapindex>"""
+    result = parse_sitemap(index, "https://www.reuters.com/arc/outboundfeeds/news-sitemap-index/")
+    assert [d.url for d in result.sitemaps] == [
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml&from=100",
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml",
+    ]
+    assert result.duplicates == 1  # the same address with a fragment
+    assert [d.url for d in newest_sitemaps(result, 1)] == [
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml"
+    ]
