@@ -14,8 +14,9 @@ Every discovered link is made absolute against the document's address, must be h
 host (other schemes are counted in `rejected`, never returned), and is keyed by
 `extractors.dedup.canonical_url`; repeats within one document are dropped (`duplicates`). The
 original URL is kept for fetching. A sitemap index's children are told apart by their exact
-address instead (the canonical form drops query parameters such as Reuters' `&from=100`). Whether a host is public (no loopback, private or metadata
-addresses) needs DNS and is checked by the fetcher before every request, not here.
+address instead (the canonical form drops query parameters such as Reuters' `&from=100`).
+Whether a host is public (no loopback, private or metadata addresses) needs DNS and is checked
+by the fetcher before every request, not here.
 
 Hostile input is bounded: gzip bodies are decompressed to at most 50 MiB; a document that
 declares its own DTD (`<!DOCTYPE x [...]>`, the carrier of XXE and "billion laughs") is refused

@@ -146,14 +146,14 @@ def test_article_page_extracts_and_classifies(source: Source) -> None:
             f"{source.name}: the classifier now gives the labelled level "
             f"{article['relevance']!r}: remove known_miss from its expected.toml"
         )
-        pytest.xfail(f"{source.name}: gives {judged.level!r}, label {article['relevance']!r}: {miss}")
+        pytest.xfail(
+            f"{source.name}: gives {judged.level!r}, label {article['relevance']!r}: {miss}"
+        )
     assert judged.level == article["relevance"], f"{source.name}: {judged.evidence}"
 
 
 def test_every_fixture_belongs_to_a_source() -> None:
     """A fixture folder whose source was renamed or removed is reported, not silently kept."""
     names = {s.name for s in SOURCES}
-    orphans = sorted(
-        p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in names
-    )
+    orphans = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in names)
     assert not orphans, f"tests/golden/ folders without a source in seeds/sources.toml: {orphans}"
