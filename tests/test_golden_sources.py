@@ -12,7 +12,7 @@ pool runs: extraction, then classification). No network: the bytes are handed ov
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -157,3 +157,14 @@ def test_every_fixture_belongs_to_a_source() -> None:
     names = {s.name for s in SOURCES}
     orphans = sorted(p.name for p in GOLDEN.iterdir() if p.is_dir() and p.name not in names)
     assert not orphans, f"tests/golden/ folders without a source in seeds/sources.toml: {orphans}"
+
+
+def test_a_source_without_fixture_fails_with_what_to_add() -> None:
+    """The failure for a missing fixture names the source, the folder and the listing address."""
+    newcomer = replace(ENABLED[0], name="no-such-outlet", url="https://news.example/rss.xml")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        _golden(newcomer)
+    message = str(failed.value)
+    assert "'no-such-outlet' is enabled in seeds/sources.toml" in message
+    assert "tests/golden/no-such-outlet/" in message
+    assert "https://news.example/rss.xml" in message and "tests/golden/README.md" in message
