@@ -9,8 +9,10 @@ from __future__ import annotations
 import gzip
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
+from conftest import corpus_path
 
 from extractors.acquire.discovery import (
     Discovered,
@@ -415,3 +417,125 @@ https://example.org/a.html#again
 )
 def test_w3c_dates(value: str | None, expected: datetime | None) -> None:
     assert parse_w3c_datetime(value) == expected
+
+
+def test_sitemap_index_children_differing_only_by_query_are_kept() -> None:
+    """Reuters' news sitemaps differ only by `&from=`: all are children, the newest comes first."""
+    index = b"""<?xml version="1.0" encoding="UTF-8"?>
+<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml&amp;from=100</loc>
+<lastmod>2024-05-15T22:10:04.512Z</lastmod></sitemap>
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml</loc>
+<lastmod>2024-05-16T10:05:31.087Z</lastmod></sitemap>
+<sitemap><loc>https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml#again</loc>
+</sitemap>
+</sitemapindex>"""
+    result = parse_sitemap(index, "https://www.reuters.com/arc/outboundfeeds/news-sitemap-index/")
+    assert [d.url for d in result.sitemaps] == [
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml&from=100",
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml",
+    ]
+    assert result.duplicates == 1  # the same address with a fragment
+    assert [d.url for d in newest_sitemaps(result, 1)] == [
+        "https://www.reuters.com/arc/outboundfeeds/news-sitemap/?outputType=xml"
+    ]
+
+
+# --- Real feeds: ../shared/corpus/feeds (provenance in its SOURCE.md) ----------------------------
+# Figures read from the files themselves: <item>/<entry> counts, the first item, and the
+# earliest and latest item dates (RFC 822 pubDate, or Atom <updated> for reddit), in UTC.
+REAL_FEEDS = {
+    "news_google_com_en_2019-11-14.xml": (
+        "https://news.google.com/rss", "rss20", 38, {"news.google.com"},
+        "Live updates: Trump asserts ‘normal people’ would close the case on his impeachment - "
+        "The Washington Post",
+        "2019-11-14T15:28:00+00:00", "2019-11-13T17:20:22+00:00", "2019-11-14T15:28:00+00:00",
+    ),
+    "news_tut_by_ru_2019-11-14.xml": (
+        "https://news.tut.by/rss/index.rss", "rss20", 100,
+        {"42.tut.by", "afisha.tut.by", "auto.tut.by", "finance.tut.by", "lady.tut.by",
+         "news.tut.by", "realty.tut.by", "sport.tut.by"},
+        "«У нее нервный срыв». Начальница девушки, которую обвинили в попытке вброса "
+        "бюллетеней, - о скандале",
+        "2019-11-14T13:24:00+00:00", "2019-11-04T16:47:00+00:00", "2019-11-14T13:24:00+00:00",
+    ),
+    "reddit_worldnews_2019-11-14.xml": (
+        "https://www.reddit.com/r/worldnews/.rss", "atom10", 25, {"www.reddit.com"},
+        "UK ministers threaten sanctions on Hong Kong officials",
+        "2019-11-14T09:08:29+00:00", "2019-11-13T15:48:13+00:00", "2019-11-14T13:18:19+00:00",
+    ),
+    "rt_com_news_2021-06-04.xml": (
+        "https://www.rt.com/rss/news", "rss20", 3, {"www.rt.com"},
+        "World Bank suspends payments to Mali in bid to put pressure on military junta after "
+        "latest coup",
+        "2021-06-04T19:55:39+00:00", "2021-06-04T17:56:17+00:00", "2021-06-04T19:55:39+00:00",
+    ),
+    "theguardian_world_2021-05-23.xml": (
+        "https://www.theguardian.com/world/rss", "rss20", 41, {"www.theguardian.com"},
+        "Italy in shock as 14 people die in cable car accident",
+        "2021-05-23T18:25:01+00:00", "2021-05-21T00:30:32+00:00", "2021-05-23T22:00:04+00:00",
+    ),
+    "yahoo_news_2019-11-12.xml": (
+        "https://news.yahoo.com/rss/", "rss20", 50,
+        {"finance.yahoo.com", "news.yahoo.com", "www.politico.com"},
+        "Israel kills Islamic Jihad commander, rockets rain from Gaza",
+        "2019-11-12T02:45:18+00:00", "2019-11-10T12:56:12+00:00", "2019-11-12T10:50:02+00:00",
+    ),
+    "yahoo_news_2019-11-17.xml": (
+        "https://news.yahoo.com/rss/", "rss20", 50, {"news.yahoo.com", "www.yahoo.com"},
+        "On an upswing, the Pete Buttigieg show rolls through New Hampshire",
+        "2019-11-17T14:36:14+00:00", "2019-11-15T18:44:01+00:00", "2019-11-17T17:25:34+00:00",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(REAL_FEEDS))
+def test_real_feed_yields_every_item_with_url_title_and_date(name: str) -> None:
+    """Every <item>/<entry> of a real feed becomes one candidate: absolute URL, title, UTC date."""
+    base, fmt, count, hosts, title, first_date, earliest, latest = REAL_FEEDS[name]
+    body = corpus_path("feeds", name).read_bytes()
+    raw_count = body.count(b"<item>") + body.count(b"<item ") + body.count(b"<entry>")
+    assert raw_count == count  # the figure above is the file's own
+    result = parse_feed(body, base, "real", content_type="application/rss+xml")
+    assert (result.error, result.format, result.rejected, result.duplicates) == (None, fmt, 0, 0)
+    assert len(result.items) == count
+    assert {urlsplit(d.url).netloc for d in result.items} == hosts
+    for item in result.items:
+        assert item.url == item.url.strip() and urlsplit(item.url).scheme == "https", item.url
+        assert item.title and item.title == item.title.strip(), item.url
+        assert "<" not in item.title and "&#" not in item.title and "&amp;" not in item.title
+        assert item.published_at is not None and item.published_at.utcoffset() is not None
+    first = result.items[0]
+    assert (first.title, first.published_at) == (title, datetime.fromisoformat(first_date))
+    dates = [d.published_at for d in result.items if d.published_at]
+    assert (min(dates), max(dates)) == (
+        datetime.fromisoformat(earliest),
+        datetime.fromisoformat(latest),
+    )
+
+
+def test_real_feeds_quirks() -> None:
+    """What real files do that synthetic ones rarely do: padded CDATA links with utm_ parameters
+    (RT; the canonical form drops them), escaped ampersands in links (tut.by), double-escaped
+    entities in titles (Yahoo: "&amp;#39;"), Atom entries with <updated> only (reddit)."""
+    rt = parse_feed(corpus_path("feeds", "rt_com_news_2021-06-04.xml").read_bytes(), "")
+    assert rt.items[0].url == (
+        "https://www.rt.com/news/525721-world-bank-suspends-mali-payments-coup/"
+        "?utm_source=rss&utm_medium=rss&utm_campaign=RSS"
+    )
+    assert rt.items[0].canonical == (
+        "https://www.rt.com/news/525721-world-bank-suspends-mali-payments-coup/"
+    )
+    tut = parse_feed(corpus_path("feeds", "news_tut_by_ru_2019-11-14.xml").read_bytes(), "")
+    assert tut.items[0].url == (
+        "https://news.tut.by/economics/661200.html"
+        "?utm_campaign=news-feed&utm_medium=rss&utm_source=rss-news"
+    )
+    yahoo = parse_feed(corpus_path("feeds", "yahoo_news_2019-11-12.xml").read_bytes(), "")
+    titles = {d.title for d in yahoo.items}
+    assert "Progressive lawyer Boudin wins San Francisco's DA race" in titles
+    google = parse_feed(corpus_path("feeds", "news_google_com_en_2019-11-14.xml").read_bytes(), "")
+    assert any(t and t.startswith("Stocks retreat from record closes for S&P 500") for t in
+               (d.title for d in google.items))  # fmt: skip
+    reddit = parse_feed(corpus_path("feeds", "reddit_worldnews_2019-11-14.xml").read_bytes(), "")
+    assert all(d.published_at == d.lastmod for d in reddit.items)  # <updated> stands in

@@ -13,8 +13,10 @@ never raises on bad input, so one broken source becomes one error row, not a fai
 Every discovered link is made absolute against the document's address, must be http(s) with a
 host (other schemes are counted in `rejected`, never returned), and is keyed by
 `extractors.identity.canonical_url`; repeats within one document are dropped (`duplicates`). The
-original URL is kept for fetching. Whether a host is public (no loopback, private or metadata
-addresses) needs DNS and is checked by the fetcher before every request, not here.
+original URL is kept for fetching. A sitemap index's children are told apart by their exact
+address instead (the canonical form drops query parameters such as Reuters' `&from=100`).
+Whether a host is public (no loopback, private or metadata addresses) needs DNS and is checked
+by the fetcher before every request, not here.
 
 Hostile input is bounded: gzip bodies are decompressed to at most 50 MiB; a document that
 declares its own DTD (`<!DOCTYPE x [...]>`, the carrier of XXE and "billion laughs") is refused
@@ -99,10 +101,15 @@ class _DiscoveryFailed(ExtractorError):
 class _Collector:
     """Checks, absolutises and de-duplicates links, up to a cap."""
 
-    def __init__(self, base_url: str, source_name: str, max_items: int) -> None:
+    def __init__(
+        self, base_url: str, source_name: str, max_items: int, *, exact: bool = False
+    ) -> None:
         self.base_url = base_url
         self.source_name = source_name
         self.max_items = max_items
+        # Child sitemaps are documents to fetch, told apart by their exact address: the
+        # canonical form drops query parameters, and Reuters' children differ only by them.
+        self.exact = exact
         self.items: list[Discovered] = []
         self.seen: set[str] = set()
         self.rejected = 0
@@ -125,10 +132,11 @@ class _Collector:
             self.rejected += 1
             return
         canonical = canonical_url(url)
-        if canonical in self.seen:
+        key = url.split("#", 1)[0] if self.exact else canonical
+        if key in self.seen:
             self.duplicates += 1
             return
-        self.seen.add(canonical)
+        self.seen.add(key)
         self.items.append(
             Discovered(url, canonical, title, published_at, self.source_name, guid, lastmod)
         )
@@ -387,8 +395,8 @@ def parse_sitemap(
             return SitemapResult(
                 feed.items, feed.error, feed.format, feed.rejected, feed.duplicates, feed.truncated
             )
-        collector = _Collector(base_url, source_name, max_items)
         if kind == "sitemapindex":
+            collector = _Collector(base_url, source_name, max_items, exact=True)
             for entry in _elements(root, "sitemap"):
                 collector.add(
                     _child_text(entry, "loc"),
@@ -406,6 +414,7 @@ def parse_sitemap(
             )
         if kind != "urlset":
             return SitemapResult(error=f"not a sitemap: the root element is <{kind or '?'}>")
+        collector = _Collector(base_url, source_name, max_items)
         for entry in _elements(root, "url"):
             news = _news_element(entry)
             title = published = None
