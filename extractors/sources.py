@@ -25,13 +25,14 @@ from typing import Any, Final, Literal, cast
 from urllib.parse import urlsplit
 
 from extractors.dedup import canonical_url
+from seeds import SEEDS_DIR
 
 Kind = Literal["feed", "sitemap", "urls", "warc"]
 Lang = Literal["zh", "ru", "en"]
 
 KINDS: Final[tuple[Kind, ...]] = ("feed", "sitemap", "urls", "warc")
 LANGS: Final[tuple[Lang, ...]] = ("zh", "ru", "en")
-DEFAULT_SOURCES_PATH: Final[Path] = Path(__file__).resolve().parents[1] / "seeds" / "sources.toml"
+DEFAULT_SOURCES_PATH: Final[Path] = SEEDS_DIR / "sources.toml"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

@@ -24,6 +24,7 @@ from typing import Any
 
 from extractors import matching
 from extractors.compiled import cached, digest_of
+from extractors.vocabulary import TOPICS, vocabulary_file
 from extractors.matching import script_language
 from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
 
@@ -41,7 +42,6 @@ TOPICS: tuple[str, ...] = (
     "multilateral",
     "regional_conflict",
 )
-_DEFAULT_CUES = Path(__file__).resolve().parent.parent / "seeds" / "topics.toml"
 # Whole-story counting looks at the head of long texts: the subject is stated early.
 _MAX_CHARS = 20_000
 # Weights of one cue hit by where it occurs: the title states the subject; a sentence where the
@@ -126,8 +126,8 @@ def _load_cached(path: Path) -> Cues:
 
 
 def load_cues(path: Path | None = None) -> Cues:
-    """Load and compile the topic/stance cues (default seeds/topics.toml); cached per path."""
-    return _load_cached(_DEFAULT_CUES if path is None else path.resolve())
+    """Load and compile the topic/stance cues (default: the vocabulary directory's); cached."""
+    return _load_cached(vocabulary_file(TOPICS) if path is None else path.resolve())
 
 
 def language_of(lang: str | None, sample: str) -> str:

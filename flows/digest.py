@@ -873,7 +873,7 @@ def _build(
     ingest (up to one ingest interval), and no ingest batch can commit between its queries, so
     every number in one digest comes from the same state of the warehouse.
     """
-    wait = float(settings.ingest_interval_minutes * 60)
+    wait = settings.ingest_interval_seconds
     with RunLock(settings.home, f"digest:{run_id}", wait, on_wait=_waiting_for_ingest):
         content = gather_digest(warehouse, week_start, settings.digest_top_stories)
     rendered = render_digest(content, settings.home / "matplotlib")

@@ -14,6 +14,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,7 +241,7 @@ def _set_aside_stillborn_warehouse(path: Path) -> None:
 
 def ingest_lock_wait_seconds(settings: Settings) -> float:
     """How long an ingest waits for another one: one schedule interval, then the next run is due."""
-    return float(settings.ingest_interval_minutes * 60)
+    return settings.ingest_interval_seconds
 
 
 @contextmanager
@@ -317,23 +319,24 @@ def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
 
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
-    from extractors.extract import ExtractionLimits
-
-    limits = ExtractionLimits(
-        max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
-    )
-    if settings.runner == "dask":
+    extraction = settings.extraction
+    if extraction.runner == "dask":
         from flows.dask_pool import DaskExtractionPool
 
         return DaskExtractionPool(
-            settings.dask_workers,
-            limits,
-            settings.worker_memory_mb,
+            extraction.dask_workers,
+            extraction.limits(),
+            extraction.worker_memory_mb,
             extract_fn=extract_and_analyse,
-            address=settings.dask_address,
+            address=extraction.dask_address,
+            vocabulary_dir=extraction.vocabulary_dir,
         )
     return ExtractionPool(
-        settings.worker_count, limits, settings.worker_memory_mb, extract_fn=extract_and_analyse
+        extraction.workers,
+        extraction.limits(),
+        extraction.worker_memory_mb,
+        extract_fn=extract_and_analyse,
+        vocabulary_dir=extraction.vocabulary_dir,
     )
 
 
@@ -437,17 +440,50 @@ def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
         return []
 
 
-# Set by the CLI for a terminal progress bar; a flow parameter would have to be serialisable.
-progress_hook: ProgressHook | None = None
+@dataclass(frozen=True)
+class LocalCaller:
+    """What a command running the ingest flow in its own process hands it beside its parameters.
+
+    Flow parameters are recorded by Prefect, so they are plain data; the caller's settings
+    (already loaded, with its overrides) and its terminal progress bar travel here instead.
+    """
+
+    settings: Settings
+    progress: ProgressHook | None = None
+
+
+_caller: ContextVar[LocalCaller | None] = ContextVar("crwatch_ingest_caller", default=None)
+
+
+@contextmanager
+def called_by(caller: LocalCaller) -> Iterator[None]:
+    """Run `ingest_flow` calls inside this block with the caller's settings and progress bar."""
+    token = _caller.set(caller)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
 
 
 @plain_flow(name="ingest", log_prints=False, persist_result=False)
 def ingest_flow(
-    replay: list[str] | None = None, seeds: bool = True, live: bool = False
+    replay: list[str] | None = None,
+    seeds: bool = True,
+    live: bool = False,
+    runner: str | None = None,
 ) -> dict[str, Any]:
-    """Prefect flow: seed baseline, WARC replays and live sources; returns the summary."""
+    """Prefect flow: seed baseline, WARC replays and live sources; returns the summary.
+
+    `runner` overrides the setting (`crwatch serve --runner`); a local caller (`called_by`)
+    hands over its own settings and progress bar instead.
+    """
     bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
-    settings = load_settings()
+    caller = _caller.get()
+    if caller is not None:
+        settings, progress = caller.settings, caller.progress
+    else:
+        settings, progress = load_settings(overrides={"runner": runner} if runner else None), None
+    settings.use_vocabularies()
     context = get_run_context()
     flow_run = getattr(context, "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
@@ -457,7 +493,7 @@ def ingest_flow(
         paths,
         seeds,
         run_id,
-        progress_hook,
+        progress,
         run_task=lambda fn, *args: fn(*args),
         live=live,
     )

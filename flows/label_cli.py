@@ -124,7 +124,8 @@ def label(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Model file to write (default: seeds/relevance_model.json, the one the classifier reads).",
+    help="Model file to write (default: <seeds_dir>/relevance_model.json, the one the classifier"
+    " reads).",
 )
 @click.option(
     "--corpus",
@@ -147,14 +148,14 @@ def train(
     Example:
         crwatch train ../shared/corpus/labels_dev.jsonl ../shared/corpus/labels_train.jsonl
     """
-    from extractors.learned import MODEL_PATH
+    from extractors.vocabulary import MODEL
     from flows.corrections import LabelError
     from flows.corrections import train as run_train
 
     settings = cli_settings()
     warehouse = open_warehouse(settings)
     try:
-        result = run_train(list(labels), output or MODEL_PATH, corpus, warehouse)
+        result = run_train(list(labels), output or settings.seeds_dir / MODEL, corpus, warehouse)
     except LabelError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -61,5 +61,5 @@ def maintain_flow() -> dict[str, Any]:
         get_run_logger().info("waiting for %s to finish", who)
 
     return run_maintenance(
-        settings, wait_seconds=float(settings.ingest_interval_minutes * 60), on_wait=waiting
+        settings, wait_seconds=settings.ingest_interval_seconds, on_wait=waiting
     )
