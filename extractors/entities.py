@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.compiled import cached, digest_of
-from extractors.vocabulary import ENTITIES, vocabulary_file
+from extractors.vocabulary import ENTITIES_FILE, vocabulary_file
 
 ENTITIES_VERSION = "entities-1"
 
@@ -269,13 +269,13 @@ def _load_cached(path: Path, mtime_ns: int) -> Gazetteer:
 
 def load_gazetteer(path: Path | None = None) -> Gazetteer:
     """Load and compile the gazetteer (default: the vocabulary directory's); cached per mtime."""
-    p = vocabulary_file(ENTITIES) if path is None else Path(path).resolve()
+    p = vocabulary_file(ENTITIES_FILE) if path is None else Path(path).resolve()
     return _load_cached(p, p.stat().st_mtime_ns)
 
 
 def vocabulary_digest(path: Path | None = None) -> str:
     """Short sha256 of the vocabulary file's bytes, to version the classifications made with it."""
-    p = vocabulary_file(ENTITIES) if path is None else Path(path)
+    p = vocabulary_file(ENTITIES_FILE) if path is None else Path(path)
     return hashlib.sha256(p.read_bytes()).hexdigest()[:12]
 
 

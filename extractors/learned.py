@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.relevance import LEVELS, Story, analyse
-from extractors.vocabulary import MODEL, vocabulary_file
+from extractors.vocabulary import MODEL_FILE, vocabulary_file
 
 MODEL_FORMAT = "crwatch-relevance-logreg-1"
 LOW, HIGH = 0.2, 0.8  # the model overrides the rules only beyond these probabilities
@@ -155,7 +155,7 @@ def parse_model(data: dict[str, Any], raw: bytes) -> Model:
 
 def model_path() -> Path:
     """The model file the classifier reads: the vocabulary directory's (`crwatch train` output)."""
-    return vocabulary_file(MODEL)
+    return vocabulary_file(MODEL_FILE)
 
 
 def load_model(path: Path | None = None) -> Model | None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from extractors.compiled import cached, digest_of
-from extractors.vocabulary import TAXONOMY, vocabulary_file
+from extractors.vocabulary import TAXONOMY_FILE, vocabulary_file
 
 Span = tuple[int, int]
 
@@ -361,7 +361,7 @@ def _load_cached(path: Path) -> Taxonomy:
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
     """Load and compile the taxonomy (default: the vocabulary directory's); cached per path."""
     # The default path is already absolute: skip resolve(), a filesystem call on every document.
-    return _load_cached(vocabulary_file(TAXONOMY) if path is None else path.resolve())
+    return _load_cached(vocabulary_file(TAXONOMY_FILE) if path is None else path.resolve())
 
 
 def rules_for(lang: str | None, sample: str, tax: Taxonomy) -> LanguageRules | None:

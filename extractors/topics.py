@@ -24,9 +24,9 @@ from typing import Any
 
 from extractors import matching
 from extractors.compiled import cached, digest_of
-from extractors.vocabulary import TOPICS, vocabulary_file
 from extractors.matching import script_language
 from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
+from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
@@ -127,7 +127,7 @@ def _load_cached(path: Path) -> Cues:
 
 def load_cues(path: Path | None = None) -> Cues:
     """Load and compile the topic/stance cues (default: the vocabulary directory's); cached."""
-    return _load_cached(vocabulary_file(TOPICS) if path is None else path.resolve())
+    return _load_cached(vocabulary_file(TOPICS_FILE) if path is None else path.resolve())
 
 
 def language_of(lang: str | None, sample: str) -> str:

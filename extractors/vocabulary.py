@@ -20,12 +20,12 @@ from pathlib import Path
 
 from seeds import SEEDS_DIR
 
-TAXONOMY = "taxonomy.toml"
-TOPICS = "topics.toml"
-ENTITIES = "entities.toml"
-MODEL = "relevance_model.json"
+TAXONOMY_FILE = "taxonomy.toml"
+TOPICS_FILE = "topics.toml"
+ENTITIES_FILE = "entities.toml"
+MODEL_FILE = "relevance_model.json"
 # The files whose digest is part of `classifier_version()` (the model has its own version).
-VOCABULARIES = (TAXONOMY, TOPICS, ENTITIES)
+VOCABULARIES = (TAXONOMY_FILE, TOPICS_FILE, ENTITIES_FILE)
 
 _directory: Path = SEEDS_DIR
 # name -> path chosen in `_directory`; the loaders ask per document, so no filesystem call then.

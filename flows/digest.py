@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import re
-import time
 import unicodedata
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -52,7 +51,7 @@ from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.db import QueryError, Warehouse
 from warehouse.queries import run_query
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import recorded_run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 BASELINE_WEEKS = 8  # headline numbers are compared with the mean of up to this many weeks before
@@ -927,9 +926,7 @@ def produce_digest(
         done = bool(row and not force and row["status"] in ("sent", "outbox") and eml_ok)
         if done and row is not None and not _waiting(settings, warehouse, iso_week):
             return _fill(outcome, row, "skipped", run_id="")
-        start_run(warehouse, run_id, "digest", {"week": iso_week, "force": force})
-        started = time.perf_counter()
-        try:
+        with recorded_run(warehouse, run_id, "digest", {"week": iso_week, "force": force}) as run:
             outcome.retried = retry_pending(settings, warehouse, iso_week, run_id)
             retry = bool(
                 row
@@ -950,12 +947,7 @@ def produce_digest(
                 )
                 _fill(outcome, row, status)
                 outcome.error, outcome.attempts = error, attempts
-        except BaseException as exc:
-            finish_run(warehouse, run_id, "failed", {}, time.perf_counter() - started,
-                       repr(exc)[:2000])  # fmt: skip
-            raise
-        finish_run(warehouse, run_id, "completed", {"items_seen": outcome.stories},
-                   time.perf_counter() - started)  # fmt: skip
+            run.counts = {"items_seen": outcome.stories}
     return outcome
 
 

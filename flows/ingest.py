@@ -38,7 +38,7 @@ from flows.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
 from flows.stories import StoryIndex
 from warehouse.db import Warehouse, WarehouseError
-from warehouse.runs import error_text, mark_crashed
+from warehouse.runs import mark_crashed
 from warehouse.search import refresh_index
 
 # A run waits this long for another process's index refresh, then leaves its documents to the
@@ -164,32 +164,25 @@ def run_ingest(
     # Every attempt ends as a row in `runs` (or in the attempts journal when the warehouse
     # itself cannot be written), whatever stops it.
     record = RunRecorder(settings, run_id, "ingest", params, settings.runner)
-    started = time.perf_counter()
-    try:
-        # One ingest at a time per data folder; the OS drops the lock if its holder dies.
-        with _writer_lock(settings, run_id, record) as lock:
-            record.lock_wait = lock.waited
-            if not warehouse.is_lake:
-                _set_aside_stillborn_warehouse(settings.warehouse)
-            warehouse.migrate()
-            record.open(warehouse)
-            # The journal first: a run that could not close its row says there how it ended.
-            journaled = drain_journal(settings.home, warehouse)
-            if journaled:
-                _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
+    # One ingest at a time per data folder; the OS drops the lock if its holder dies.
+    with record.recording(_logger()), _writer_lock(settings, run_id, record) as lock:
+        record.lock_wait = lock.waited
+        if not warehouse.is_lake:
+            _set_aside_stillborn_warehouse(settings.warehouse)
+        warehouse.migrate()
+        record.open(warehouse)
+        # The journal first: a run that could not close its row says there how it ended.
+        journaled = drain_journal(settings.home, warehouse)
+        if journaled:
+            _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
                                journal_path(settings.home).name)  # fmt: skip
-            crashed = mark_crashed(warehouse, "ingest", run_id)
-            if crashed:
-                _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
+        crashed = mark_crashed(warehouse, "ingest", run_id)
+        if crashed:
+            _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
                                   ", ".join(crashed))  # fmt: skip
-            sync_entity_catalogue(warehouse)
-            return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
+        sync_entity_catalogue(warehouse)
+        return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
                                record)  # fmt: skip
-    except BaseException as exc:
-        if not record.closed:
-            _logger().error("ingest %s failed: %s", run_id, error_text(exc))
-            record.fail(exc, {}, time.perf_counter() - started)
-        raise
 
 
 def _refuse_to_start_beside_an_old_file(settings: Settings, warehouse: Warehouse) -> None:
@@ -393,12 +386,12 @@ def _run_locked(
 
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))
-    except BaseException as exc:
+    except BaseException:
         # What the failed run kept: the batches its ingestors committed, not what they read.
         committed = IngestSummary()
         for made in ingestors:
             committed.merge(made.committed)
-        record.fail(exc, committed.counts(), time.perf_counter() - started)
+        record.counts = committed.counts()  # `record.recording()` closes the row with them
         raise
     if total.docs_new or total.docs_duplicate or total.docs_changed:
         _refresh_search_index(warehouse)

@@ -148,14 +148,15 @@ def train(
     Example:
         crwatch train ../shared/corpus/labels_dev.jsonl ../shared/corpus/labels_train.jsonl
     """
-    from extractors.vocabulary import MODEL
+    from extractors.vocabulary import MODEL_FILE
     from flows.corrections import LabelError
     from flows.corrections import train as run_train
 
     settings = cli_settings()
     warehouse = open_warehouse(settings)
     try:
-        result = run_train(list(labels), output or settings.seeds_dir / MODEL, corpus, warehouse)
+        model = output or settings.seeds_dir / MODEL_FILE
+        result = run_train(list(labels), model, corpus, warehouse)
     except LabelError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
