@@ -163,7 +163,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def ingest(
     replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool, runner: str | None
 ) -> None:
-    """Ingest WARC replays and/or the seed baseline into the warehouse.
+    """Ingest WARC replays, the seed baseline and/or the live sources into the warehouse.
 
     Re-running the same replay adds no documents: every record has a natural key.
 
