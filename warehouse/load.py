@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from warehouse.tables import BATCH_RECORDS, KEYS, Row, arrow_schema
+from warehouse.tables import BATCH_RECORDS, KEYS, DocumentRow, Row, arrow_schema
 
 _TS = pa.timestamp("us", tz="UTC")
 _STR = pa.string()
@@ -223,7 +223,7 @@ def stored_identities(
 def record_change(
     con: duckdb.DuckDBPyConnection,
     old: StoredDoc,
-    new: dict[str, Any],
+    new: DocumentRow,
     fetch_id: str,
     now: datetime,
 ) -> None:
@@ -242,8 +242,8 @@ def record_change(
         "UPDATE documents SET title = ?, text = ?, text_chars = ?, content_hash = ?,"
         " description = coalesce(?, description), last_changed_at = ?,"
         " versions = coalesce(versions, 1) + 1 WHERE doc_id = ?",
-        [new["title"], new["text"], new["text_chars"], new["content_hash"],
-         new.get("description"), now, old.doc_id],
+        [new.title, new.text, new.text_chars, new.content_hash, new.description, now,
+         old.doc_id],
     )  # fmt: skip
     con.execute("DELETE FROM document_signatures WHERE doc_id = ?", [old.doc_id])
 
