@@ -296,7 +296,7 @@ class Ingestor:
         now = datetime.now(UTC)
         summary = IngestSummary()  # this batch; added to `total` only once it is committed
         batch = Batch()
-        candidates, sources = self._sort(pairs, summary, batch, now)
+        candidates, sources = self._triage(pairs, summary, batch, now)
         # Judged and signed before the write transaction opens (pages already in the worker
         # pool), so readers never wait on it.
         analyses = self._judge(candidates, source_kind)
@@ -312,7 +312,7 @@ class Ingestor:
             refresh_facts(con, written + [stored.doc_id for stored, *_ in changes])
         total.merge(summary)
 
-    def _sort(
+    def _triage(
         self,
         pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
         summary: IngestSummary,
