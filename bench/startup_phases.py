@@ -84,10 +84,10 @@ def main() -> None:
     from extractors.page.pool import ExtractionPool
     from flows.ingest.flow import make_pool
     from flows.ingest.pipeline import Ingestor, sync_entity_catalogue
-    from warehouse.db import Warehouse
     from warehouse.search import refresh_index
 
-    warehouse = Warehouse(settings.warehouse, settings.lock_wait_seconds)
+    warehouse = settings.open_warehouse()
+    settings.use_vocabularies()
     phase("warehouse create + migrations", warehouse.migrate)
     phase(
         "vocabularies: taxonomy, topic cues, gazetteer",

@@ -1,8 +1,15 @@
 """Configuration: one typed `Settings` object built from defaults, a user file and the environment.
 
-Order (later wins): the commented defaults in `crwatch.toml` shipped with crwatch, a user file
-(`CRWATCH_CONFIG`, or `./crwatch.toml` when the working directory has its own), then environment
-variables `CRWATCH_<KEY>`. Paths under the data folder (`home`) are derived unless set.
+Order (later wins): the commented defaults in `crwatch.toml` shipped with crwatch (package data,
+`flows/crwatch.toml`, a link to the file at the top of a checkout), a user file (`CRWATCH_CONFIG`,
+or `./crwatch.toml` when the working directory has its own), then environment variables
+`CRWATCH_<KEY>`. Paths under the data folder (`home`, default `./data` in the working directory,
+installed or not) are derived unless set; `seeds_dir` defaults to the shipped `seeds` package.
+
+The file and the environment are flat (`smtp_host`, `CRWATCH_SMTP_HOST`); inside, the settings
+hand out typed sections (`fetch`, `extraction`, `smtp`, `schedule`, `store`) and are the one
+wiring point for what several commands build from them: the warehouse (`open_warehouse`), the
+extraction limits, the schedule interval and the vocabulary directory (`use_vocabularies`).
 """
 
 from __future__ import annotations
@@ -14,12 +21,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flows.errors import ConfigError as ConfigError  # defined in flows.errors; kept here
+from seeds import SEEDS_DIR
 
 if TYPE_CHECKING:
+    from extractors.page.extract import ExtractionLimits
     from warehouse.db import Warehouse
 
+# The checkout this module runs from (only meaningful there: requirements.lock, the corpus).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULTS_FILE = PROJECT_ROOT / "crwatch.toml"
+# Shipped as package data; in a checkout a link to ./crwatch.toml at the top of the repository.
+DEFAULTS_FILE = Path(__file__).resolve().parent / "crwatch.toml"
 ENV_PREFIX = "CRWATCH_"
 
 
@@ -86,6 +97,158 @@ class Settings:
     def prefect_home(self) -> Path:
         """Prefect's own state (the temporary server's SQLite) lives under the data folder."""
         return self.home / "prefect"
+
+    @property
+    def fetch(self) -> FetchSettings:
+        """Live fetching: politeness, limits and where responses are archived."""
+        return FetchSettings(
+            live=self.live, sources_file=self.sources_file, archive_dir=self.archive_dir,
+            user_agent=self.user_agent, contact_url=self.contact_url,
+            per_host_delay=self.per_host_delay, max_tries=self.fetch_max_tries,
+            deadline_seconds=self.fetch_deadline_seconds, max_bytes=self.fetch_max_bytes,
+            allow_hosts=self.allow_hosts, max_items_per_source=self.max_items_per_source,
+            budget_seconds=self.live_budget_seconds,
+        )  # fmt: skip
+
+    @property
+    def extraction(self) -> ExtractionSettings:
+        """Extraction workers, their caps and the runner that schedules them."""
+        return ExtractionSettings(
+            workers=self.worker_count, batch_size=self.batch_size,
+            max_page_bytes=self.max_page_bytes, timeout_seconds=self.extract_timeout_seconds,
+            worker_memory_mb=self.worker_memory_mb, min_text_chars=self.min_text_chars,
+            runner=self.runner, dask_address=self.dask_address, dask_workers=self.dask_workers,
+            vocabulary_dir=self.seeds_dir,
+        )  # fmt: skip
+
+    @property
+    def smtp(self) -> SmtpSettings:
+        """Digest delivery (the password is never a setting)."""
+        return SmtpSettings(
+            host=self.smtp_host, port=self.smtp_port, security=self.smtp_security,
+            user=self.smtp_user, password_block=self.smtp_password_block,
+            timeout_seconds=self.smtp_timeout_seconds, sender=self.digest_from,
+            recipients=self.digest_to, top_stories=self.digest_top_stories,
+        )  # fmt: skip
+
+    @property
+    def schedule(self) -> ScheduleSettings:
+        """When `crwatch serve` runs ingests and digests, and how long archives are kept."""
+        return ScheduleSettings(
+            timezone=self.timezone, ingest_interval_minutes=self.ingest_interval_minutes,
+            digest_cron=self.digest_cron, prefect_port=self.prefect_port,
+            archive_retention_days=self.archive_retention_days,
+        )  # fmt: skip
+
+    @property
+    def store(self) -> StoreSettings:
+        """The warehouse: where it is, its catalog, lock waits and snapshot retention."""
+        return StoreSettings(
+            warehouse=self.warehouse, catalog=self.warehouse_catalog,
+            lake_data_path=self.lake_data_path, lock_wait_seconds=self.lock_wait_seconds,
+            snapshot_retention_days=self.snapshot_retention_days,
+        )  # fmt: skip
+
+    @property
+    def ingest_interval_seconds(self) -> float:
+        """Seconds between scheduled ingests (also how long an ingest waits for another one)."""
+        return self.schedule.ingest_interval_seconds
+
+    def extraction_limits(self) -> ExtractionLimits:
+        """The caps every extraction worker applies to a page."""
+        return self.extraction.limits()
+
+    def open_warehouse(self, lock_wait_seconds: float | None = None) -> Warehouse:
+        """The configured warehouse (see `open_warehouse`)."""
+        return open_warehouse(self, lock_wait_seconds)
+
+    def use_vocabularies(self) -> None:
+        """Make this process's judges read their vocabularies from `seeds_dir`."""
+        from extractors.vocabulary import use_directory
+
+        use_directory(self.seeds_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Live fetching (`live`, `sources_file`, `user_agent`, `fetch_*`, `live_budget_seconds`)."""
+
+    live: bool
+    sources_file: Path
+    archive_dir: Path
+    user_agent: str
+    contact_url: str
+    per_host_delay: float
+    max_tries: int
+    deadline_seconds: float
+    max_bytes: int
+    allow_hosts: tuple[str, ...]
+    max_items_per_source: int
+    budget_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractionSettings:
+    """Extraction (`workers`, `batch_size`, `max_page_bytes`, `extract_timeout_seconds`, ...)."""
+
+    workers: int  # resolved: one per CPU core when the setting is 0
+    batch_size: int
+    max_page_bytes: int
+    timeout_seconds: float
+    worker_memory_mb: int
+    min_text_chars: int
+    runner: str
+    dask_address: str
+    dask_workers: int
+    vocabulary_dir: Path  # `seeds_dir`: handed to every worker process
+
+    def limits(self) -> ExtractionLimits:
+        """The caps every extraction worker applies to a page."""
+        from extractors.page.extract import ExtractionLimits
+
+        return ExtractionLimits(max_bytes=self.max_page_bytes, timeout_seconds=self.timeout_seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpSettings:
+    """Digest delivery (`smtp_*`, `digest_from`, `digest_to`, `digest_top_stories`)."""
+
+    host: str
+    port: int
+    security: str
+    user: str
+    password_block: str
+    timeout_seconds: float
+    sender: str
+    recipients: tuple[str, ...]
+    top_stories: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """Schedules of `crwatch serve` (`timezone`, `ingest_interval_minutes`, `digest_cron`, ...)."""
+
+    timezone: str
+    ingest_interval_minutes: int
+    digest_cron: str
+    prefect_port: int
+    archive_retention_days: int
+
+    @property
+    def ingest_interval_seconds(self) -> float:
+        """Seconds between scheduled ingests."""
+        return float(self.ingest_interval_minutes * 60)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """The warehouse (`warehouse`, `lake_data_path`, `lock_wait_seconds`, snapshot retention)."""
+
+    warehouse: Path
+    catalog: str  # a `postgres:`/`ducklake:` warehouse value, else ""
+    lake_data_path: str
+    lock_wait_seconds: float
+    snapshot_retention_days: int
 
 
 def _coerce(name: str, value: Any, target: Any) -> Any:
@@ -237,7 +400,7 @@ def _derive_paths(settings: Settings) -> Settings:
     def pick(value: Path, default: Path) -> Path:
         return value.resolve() if str(value) not in {"", "."} else default
 
-    seeds_dir = pick(settings.seeds_dir, PROJECT_ROOT / "seeds")
+    seeds_dir = pick(settings.seeds_dir, SEEDS_DIR)
     settings = replace(
         settings,
         home=home,
@@ -302,9 +465,11 @@ def cli_settings(runner: str | None = None) -> Settings:
     import click  # only the command line needs it
 
     try:
-        return load_settings(overrides={"runner": runner} if runner else None)
+        settings = load_settings(overrides={"runner": runner} if runner else None)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    settings.use_vocabularies()
+    return settings
 
 
 def open_warehouse(settings: Settings, lock_wait_seconds: float | None = None) -> Warehouse:
@@ -314,9 +479,10 @@ def open_warehouse(settings: Settings, lock_wait_seconds: float | None = None) -
     """
     from warehouse.db import Warehouse
 
+    store = settings.store
     return Warehouse(
-        settings.warehouse,
-        settings.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds,
-        catalog=settings.warehouse_catalog or None,
-        data_path=settings.lake_data_path or None,
+        store.warehouse,
+        store.lock_wait_seconds if lock_wait_seconds is None else lock_wait_seconds,
+        catalog=store.catalog or None,
+        data_path=store.lake_data_path or None,
     )

@@ -18,83 +18,63 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from warehouse.tables import BATCH_RECORDS, KEYS, DocumentRow, Row, arrow_schema
+
 _TS = pa.timestamp("us", tz="UTC")
 _STR = pa.string()
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "fetches": pa.schema(
-        [
-            ("fetch_id", _STR), ("run_id", _STR), ("source", _STR), ("origin", _STR),
-            ("locator", _STR), ("url", _STR), ("final_url", _STR), ("http_status", pa.int32()),
-            ("content_type", _STR), ("bytes", pa.int64()), ("outcome", _STR),
-            ("error_stage", _STR), ("error_kind", _STR), ("error_message", _STR),
-            ("doc_id", _STR), ("etag", _STR), ("last_modified", _STR), ("warc_file", _STR),
-            ("warc_offset", pa.int64()), ("warc_record_id", _STR), ("fetched_at", _TS),
-            ("recorded_at", _TS),
-        ]
-    ),
-    "documents": pa.schema(
-        [
-            ("doc_id", _STR), ("canonical_url", _STR), ("url", _STR), ("source", _STR),
-            ("origin", _STR), ("title", _STR), ("text", _STR), ("text_chars", pa.int32()),
-            ("lang", _STR), ("lang_confidence", pa.float64()), ("published_at", _TS),
-            ("date_source", _STR), ("author", _STR), ("sitename", _STR), ("description", _STR),
-            ("first_seen_at", _TS), ("content_hash", _STR), ("extractor_version", _STR),
-            ("is_seed", pa.bool_()), ("seed_id", _STR), ("duplicate_of", _STR),
-            ("story_id", _STR), ("first_fetch_id", _STR), ("run_id", _STR),
-            ("similarity", pa.float64()), ("last_changed_at", _TS), ("versions", pa.int32()),
-        ]
-    ),
-    "classifications": pa.schema(
-        [
-            ("doc_id", _STR), ("classifier_version", _STR), ("relevance_level", _STR),
-            ("relevance_score", pa.float64()), ("topics", pa.list_(_STR)), ("stance", _STR),
-            ("stance_score", pa.float64()), ("evidence", pa.list_(_STR)),
-            ("classified_at", _TS), ("stance_evidence", pa.list_(_STR)),
-        ]
-    ),
-    "document_links": pa.schema(
-        [("doc_id", _STR), ("linked_doc_id", _STR), ("kind", _STR), ("evidence", _STR)]
-    ),
-    "document_signatures": pa.schema(
-        [
-            ("doc_id", _STR), ("signature_version", _STR), ("minhash", pa.binary()),
-            ("numbers", pa.list_(pa.uint32())), ("tokens", pa.int32()), ("cjk", pa.bool_()),
-            ("day", pa.date32()), ("is_seed", pa.bool_()),
-        ]
-    ),
-    "document_entities": pa.schema(
-        [
-            ("doc_id", _STR), ("classifier_version", _STR), ("entity_id", _STR),
-            ("kind", _STR), ("mentions", pa.int32()),
-        ]
-    ),
-}  # fmt: skip
+# The columns and keys of every table a batch writes are declared once, in warehouse.tables.
+SCHEMAS: dict[str, pa.Schema] = {record.TABLE: arrow_schema(record) for record in BATCH_RECORDS}
 
 
 @dataclass
 class Batch:
     """Rows for one write transaction, keyed by table."""
 
-    rows: dict[str, list[dict[str, Any]]] = field(
+    rows: dict[str, list[Row | dict[str, Any]]] = field(
         default_factory=lambda: {name: [] for name in SCHEMAS}
     )
 
-    def add(self, table: str, row: dict[str, Any]) -> None:
-        """Queue one row (a dict of column values) for `table`."""
+    def add(self, table: str, row: Row | dict[str, Any]) -> None:
+        """Queue one row (its table's record, or a dict of column values) for `table`."""
         self.rows[table].append(row)
+
+    def put(self, row: Row) -> None:
+        """Queue one record for its own table."""
+        self.rows[row.TABLE].append(row)
 
     def __len__(self) -> int:
         return sum(len(rows) for rows in self.rows.values())
 
 
-def to_arrow(table: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Build a typed Arrow table; missing columns become NULL, unknown columns are an error."""
+def to_arrow(table: str, rows: Sequence[Row | dict[str, Any]]) -> pa.Table:
+    """Build a typed Arrow table from records or dicts.
+
+    A dict's missing columns become NULL and unknown ones are an error; a record of another
+    table is an error.
+    """
     schema = SCHEMAS[table]
-    unknown = {key for row in rows for key in row} - set(schema.names)
+    names = schema.names
+    dicts: list[dict[str, Any]] = []
+    records: list[Row] = []
+    for row in rows:
+        if isinstance(row, dict):
+            dicts.append(row)
+        elif table == row.TABLE:
+            records.append(row)
+        else:
+            raise ValueError(f"a {type(row).__name__} is not a row of {table}")
+    unknown = {key for row in dicts for key in row} - set(names)
     if unknown:
         raise ValueError(f"unknown column(s) for {table}: {sorted(unknown)}")
-    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    if not dicts:  # the ingest's case: records only
+        columns = {name: [getattr(row, name) for row in records] for name in names}
+    else:
+        both = [*records, *dicts] if records else dicts
+        columns = {
+            name: [row.get(name) if isinstance(row, dict) else getattr(row, name) for row in both]
+            for name in names
+        }
     return pa.Table.from_pydict(columns, schema=schema)
 
 
@@ -172,15 +152,7 @@ def _add_fetch_stats(
         con.unregister("_crwatch_fetch_stats")
 
 
-_KEYS = {
-    "fetches": "fetch_id",
-    "documents": "doc_id",
-    "classifications": "doc_id, classifier_version",
-    "document_links": "doc_id, linked_doc_id, kind",
-    "document_entities": "doc_id, classifier_version, entity_id",
-    "document_signatures": "doc_id",
-    "document_versions": "doc_id, content_hash, valid_from",
-}
+_KEYS = {table: ", ".join(key) for table, key in KEYS.items()}
 
 
 def _key(table: str) -> str:
@@ -251,7 +223,7 @@ def stored_identities(
 def record_change(
     con: duckdb.DuckDBPyConnection,
     old: StoredDoc,
-    new: dict[str, Any],
+    new: DocumentRow,
     fetch_id: str,
     now: datetime,
 ) -> None:
@@ -270,8 +242,8 @@ def record_change(
         "UPDATE documents SET title = ?, text = ?, text_chars = ?, content_hash = ?,"
         " description = coalesce(?, description), last_changed_at = ?,"
         " versions = coalesce(versions, 1) + 1 WHERE doc_id = ?",
-        [new["title"], new["text"], new["text_chars"], new["content_hash"],
-         new.get("description"), now, old.doc_id],
+        [new.title, new.text, new.text_chars, new.content_hash, new.description, now,
+         old.doc_id],
     )  # fmt: skip
     con.execute("DELETE FROM document_signatures WHERE doc_id = ?", [old.doc_id])
 

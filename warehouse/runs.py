@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +85,41 @@ def start_run(
         )
 
     warehouse.transact(insert)  # again after a conflict with another machine's writer
+
+
+@dataclass
+class RunRecord:
+    """The open `runs` row of a `recorded_run` block; the block sets the counts it closes with."""
+
+    run_id: str
+    counts: dict[str, int] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds since the row was opened."""
+        return time.perf_counter() - self.started
+
+
+@contextmanager
+def recorded_run(
+    warehouse: Warehouse, run_id: str, flow: str, params: dict[str, Any]
+) -> Iterator[RunRecord]:
+    """Open the run's row; close it completed after the block, or failed with what stopped it.
+
+    The failure keeps the counts the block had set (what it committed) and the exception's
+    kind and message (`error_kind`, `error_text`); the exception goes on. The ingest, which
+    also journals attempts the warehouse refuses, records through `flows.runtime.attempts`.
+    """
+    start_run(warehouse, run_id, flow, params)
+    record = RunRecord(run_id)
+    try:
+        yield record
+    except BaseException as exc:
+        finish_run(warehouse, run_id, "failed", record.counts, record.seconds,
+                   error_text(exc), error_kind(exc))  # fmt: skip
+        raise
+    finish_run(warehouse, run_id, "completed", record.counts, record.seconds)
 
 
 def mark_crashed(warehouse: Warehouse, flow: str, current_run_id: str) -> list[str]:

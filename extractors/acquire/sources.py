@@ -26,13 +26,14 @@ from typing import Any, Final, Literal, cast
 from extractors.errors import SourcesError as SourcesError  # defined in the tree; kept here
 from extractors.identity import canonical_url
 from extractors.urls import http_url_problem as check_http_url  # the one URL check; old name
+from seeds import SEEDS_DIR
 
 Kind = Literal["feed", "sitemap", "urls", "warc"]
 Lang = Literal["zh", "ru", "en"]
 
 KINDS: Final[tuple[Kind, ...]] = ("feed", "sitemap", "urls", "warc")
 LANGS: Final[tuple[Lang, ...]] = ("zh", "ru", "en")
-DEFAULT_SOURCES_PATH: Final[Path] = Path(__file__).resolve().parents[2] / "seeds" / "sources.toml"
+DEFAULT_SOURCES_PATH: Final[Path] = SEEDS_DIR / "sources.toml"
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _TAG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

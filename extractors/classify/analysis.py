@@ -64,7 +64,7 @@ def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc
 JUDGES = (
     "classify/analysis", "classify/classifier", "classify/relevance", "classify/signals",
     "classify/textunits", "classify/matching", "classify/topics", "classify/stance",
-    "classify/entities", "dedup/neardup",
+    "classify/entities", "dedup/neardup", "scripts",
 )  # fmt: skip
 
 

@@ -23,9 +23,8 @@ from extractors.classify.entities import ENTITIES_VERSION, EntityCount, extract_
 from extractors.classify.relevance import RELEVANCE_VERSION, judge_relevance
 from extractors.classify.stance import STANCE_VERSION, judge_stance
 from extractors.classify.topics import TOPICS_VERSION, assign_topics, focus, forced_focus
+from extractors.vocabulary import VOCABULARIES, current_directory, vocabulary_file
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
-VOCABULARIES = ("taxonomy.toml", "topics.toml", "entities.toml")
 LEVELS = ("core", "related", "passing", "none")
 RELEVANT_LEVELS = frozenset({"core", "related"})
 _MAX_ENTITIES = 40  # per document in the JSON output; the warehouse keeps them all
@@ -121,25 +120,33 @@ def classify_rules(title: str | None, text: str, lang: str | None) -> Classifica
     )
 
 
-def vocabulary_digest(seeds_dir: Path = SEEDS) -> str:
-    """Short hash over the vocabulary files' bytes (a missing file hashes as empty)."""
+def vocabulary_digest(seeds_dir: Path | None = None) -> str:
+    """Short hash over the vocabulary files' bytes (a missing file hashes as empty).
+
+    Without `seeds_dir`: the files the judges read (`extractors.vocabulary`).
+    """
     digest = hashlib.sha256()
     for name in VOCABULARIES:
-        path = seeds_dir / name
+        path = vocabulary_file(name) if seeds_dir is None else seeds_dir / name
         digest.update(name.encode())
         digest.update(path.read_bytes() if path.exists() else b"")
     return digest.hexdigest()[:8]
 
 
-@lru_cache(maxsize=1)
 def classifier_version() -> str:
-    """e.g. `relevance-3+topics-3+stance-3+entities-1@3fa9c1d2`; fixed for the process.
+    """e.g. `relevance-3+topics-3+stance-3+entities-1@3fa9c1d2`; fixed per vocabulary directory.
 
     With the learned layer enabled, `+learned-<digest of its file>` joins the judges' versions.
 
     The judges load their vocabularies once per process, so the version is computed once too:
     a long-running process keeps the version it judged with.
     """
+    return _classifier_version(current_directory())
+
+
+@lru_cache(maxsize=2)
+def _classifier_version(directory: Path) -> str:
+    """The version for the vocabularies read from `directory` (the cache key)."""
     from extractors.classify.learned import model_digest
 
     parts = [RELEVANCE_VERSION, TOPICS_VERSION, STANCE_VERSION, ENTITIES_VERSION]

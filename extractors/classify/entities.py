@@ -29,12 +29,12 @@ from typing import Any
 
 from extractors.compiled import cached, digest_of
 from extractors.scripts import CJK, CJK_CHAR, CYRILLIC, HAN, HAN_COMPAT, LATIN_EXTENDED
+from extractors.vocabulary import ENTITIES_FILE, vocabulary_file
 
 ENTITIES_VERSION = "entities-1"
 
 KINDS: tuple[str, ...] = ("person", "organisation", "place", "project", "event")
 LANGS: tuple[str, ...] = ("zh", "ru", "en")
-_DEFAULT_PATH = Path(__file__).resolve().parents[2] / "seeds" / "entities.toml"
 # Longer texts are counted on their head; the cap bounds the cost of pathological inputs.
 _MAX_CHARS = 200_000
 _HAN = re.compile(f"[{HAN}{HAN_COMPAT}]")
@@ -269,14 +269,14 @@ def _load_cached(path: Path, mtime_ns: int) -> Gazetteer:
 
 
 def load_gazetteer(path: Path | None = None) -> Gazetteer:
-    """Load and compile the gazetteer (default seeds/entities.toml); cached per path and mtime."""
-    p = _DEFAULT_PATH if path is None else Path(path).resolve()
+    """Load and compile the gazetteer (default: the vocabulary directory's); cached per mtime."""
+    p = vocabulary_file(ENTITIES_FILE) if path is None else Path(path).resolve()
     return _load_cached(p, p.stat().st_mtime_ns)
 
 
 def vocabulary_digest(path: Path | None = None) -> str:
     """Short sha256 of the vocabulary file's bytes, to version the classifications made with it."""
-    p = _DEFAULT_PATH if path is None else Path(path)
+    p = vocabulary_file(ENTITIES_FILE) if path is None else Path(path)
     return hashlib.sha256(p.read_bytes()).hexdigest()[:12]
 
 

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from extractors.classify.relevance import LEVELS, Story, analyse
+from extractors.vocabulary import MODEL_FILE, vocabulary_file
 
-MODEL_PATH = Path(__file__).resolve().parents[2] / "seeds" / "relevance_model.json"
 MODEL_FORMAT = "crwatch-relevance-logreg-1"
 LOW, HIGH = 0.2, 0.8  # the model overrides the rules only beyond these probabilities
 _C = 1.0  # inverse regularisation strength
@@ -153,9 +153,18 @@ def parse_model(data: dict[str, Any], raw: bytes) -> Model:
     )  # fmt: skip
 
 
+def model_path() -> Path:
+    """The model file the classifier reads: the vocabulary directory's (`crwatch train` output)."""
+    return vocabulary_file(MODEL_FILE)
+
+
+def load_model(path: Path | None = None) -> Model | None:
+    """The model (default: the vocabulary directory's), or None when there is no file."""
+    return _load_model(model_path() if path is None else path)
+
+
 @lru_cache(maxsize=4)
-def load_model(path: Path = MODEL_PATH) -> Model | None:
-    """The shipped model, or None when there is no file."""
+def _load_model(path: Path) -> Model | None:
     if not path.exists():
         return None
     raw = path.read_bytes()
@@ -170,7 +179,7 @@ def load_model(path: Path = MODEL_PATH) -> Model | None:
         ) from exc
 
 
-def model_digest(path: Path = MODEL_PATH) -> str:
+def model_digest(path: Path | None = None) -> str:
     """`learned-<digest>` when the model is enabled, else "" (for the classifier version)."""
     model = load_model(path)
     return f"learned-{model.digest}" if model is not None and model.enabled else ""

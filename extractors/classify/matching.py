@@ -22,10 +22,10 @@ from typing import Any
 
 from extractors.compiled import cached, digest_of
 from extractors.scripts import CYRILLIC_CHAR, HAN_CHAR
+from extractors.vocabulary import TAXONOMY_FILE, vocabulary_file
 
 Span = tuple[int, int]
 
-_DEFAULT_TAXONOMY = Path(__file__).resolve().parents[2] / "seeds" / "taxonomy.toml"
 # Below this length a text is scanned with one combined regex, above it by substring search.
 _SHORT_TEXT = 400
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]|()")
@@ -360,9 +360,9 @@ def _load_cached(path: Path) -> Taxonomy:
 
 
 def load_taxonomy(path: Path | None = None) -> Taxonomy:
-    """Load and compile the taxonomy (default seeds/taxonomy.toml); cached per path."""
+    """Load and compile the taxonomy (default: the vocabulary directory's); cached per path."""
     # The default path is already absolute: skip resolve(), a filesystem call on every document.
-    return _load_cached(_DEFAULT_TAXONOMY if path is None else path.resolve())
+    return _load_cached(vocabulary_file(TAXONOMY_FILE) if path is None else path.resolve())
 
 
 def rules_for(lang: str | None, sample: str, tax: Taxonomy) -> LanguageRules | None:

@@ -27,6 +27,7 @@ from extractors.classify import matching
 from extractors.classify.matching import script_language
 from extractors.classify.relevance import LEVELS, Matcher, Sentence, Story, analyse
 from extractors.compiled import cached, digest_of
+from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
@@ -42,7 +43,6 @@ TOPICS: tuple[str, ...] = (
     "multilateral",
     "regional_conflict",
 )
-_DEFAULT_CUES = Path(__file__).resolve().parents[2] / "seeds" / "topics.toml"
 # Whole-story counting looks at the head of long texts: the subject is stated early.
 _MAX_CHARS = 20_000
 # Weights of one cue hit by where it occurs: the title states the subject; a sentence where the
@@ -127,8 +127,8 @@ def _load_cached(path: Path) -> Cues:
 
 
 def load_cues(path: Path | None = None) -> Cues:
-    """Load and compile the topic/stance cues (default seeds/topics.toml); cached per path."""
-    return _load_cached(_DEFAULT_CUES if path is None else path.resolve())
+    """Load and compile the topic/stance cues (default: the vocabulary directory's); cached."""
+    return _load_cached(vocabulary_file(TOPICS_FILE) if path is None else path.resolve())
 
 
 def language_of(lang: str | None, sample: str) -> str:

@@ -25,11 +25,13 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from extractors.errors import ErrorKind
 from extractors.lifeline import die_with_parent
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
+from extractors.vocabulary import use_directory
 
 if TYPE_CHECKING:  # extractors.page.extract imports trafilatura: only the workers need it
     from extractors.page.extract import ExtractionLimits
@@ -71,11 +73,13 @@ def _worker_main(
     memory_mb: int,
     extract_fn: ExtractFn,
     parent: int | None = None,
+    vocabulary_dir: Path | None = None,
 ) -> None:
     """Worker loop: receive (index, page), send (index, outcome) until told to stop."""
     if parent is not None:
         # Killed with the ingest (kill -9, OOM), a worker must not live on as an orphan.
         die_with_parent(signal.SIGKILL, expected_parent=parent)
+    use_directory(vocabulary_dir)  # a spawned process starts with the shipped vocabularies
     _limit_memory(memory_mb)
     _warm_up()
     conn.send("ready")  # imports are done: the parent starts deadlines only from here
@@ -133,6 +137,7 @@ class ExtractionPool:
         memory_mb: int = 2048,
         start_method: str = "spawn",
         extract_fn: ExtractFn | None = None,  # default: extractors.page.extract.extract_page
+        vocabulary_dir: Path | None = None,  # where the workers' judges read vocabularies
     ) -> None:
         if extract_fn is None:
             from extractors.page.extract import extract_page
@@ -142,6 +147,7 @@ class ExtractionPool:
         self.limits = limits
         self.memory_mb = memory_mb
         self.extract_fn = extract_fn  # must be importable by name: workers are spawned
+        self.vocabulary_dir = vocabulary_dir
         # spawn: the parent runs Prefect's threads, and forking a threaded process can deadlock.
         self._context = mp.get_context(start_method)
         self._workers: list[_Worker] = []
@@ -197,7 +203,7 @@ class ExtractionPool:
         owner = os.getpid() if threading.current_thread() is threading.main_thread() else None
         process = self._context.Process(  # type: ignore[attr-defined]
             target=_worker_main,
-            args=(child, self.limits, self.memory_mb, self.extract_fn, owner),
+            args=(child, self.limits, self.memory_mb, self.extract_fn, owner, self.vocabulary_dir),
             daemon=True,
             name="crwatch-extract",
         )

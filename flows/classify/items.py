@@ -21,7 +21,6 @@ from itertools import islice
 from typing import Any
 
 from extractors.errors import ErrorKind
-from extractors.page.extract import ExtractionLimits
 from extractors.page.language import identify_language
 from extractors.page.pool import ExtractionPool
 from extractors.records import ExtractedDoc, ExtractionError, Provenance, RawPage
@@ -128,12 +127,13 @@ def classify_lines(lines: Iterable[str], settings: Settings) -> Iterator[dict[st
         while chunk := list(islice(numbered, _CHUNK)):
             parsed = [p for n, line in chunk if (p := parse_line(line, n)) is not None]
             if pool is None and any(isinstance(p, RawPage) for p in parsed):
-                limits = ExtractionLimits(
-                    max_bytes=settings.max_page_bytes,
-                    timeout_seconds=settings.extract_timeout_seconds,
-                )
                 pool = stack.enter_context(
-                    ExtractionPool(settings.worker_count, limits, settings.worker_memory_mb)
+                    ExtractionPool(
+                        settings.worker_count,
+                        settings.extraction_limits(),
+                        settings.worker_memory_mb,
+                        vocabulary_dir=settings.seeds_dir,
+                    )
                 )
             pairs: Iterable[tuple[Parsed, ExtractedDoc | ExtractionError | None]] = (
                 pool.map(parsed) if pool is not None else ((p, None) for p in parsed)

@@ -22,7 +22,7 @@ from flows.ingest.pipeline import classify, judgement_rows, sync_entity_catalogu
 from warehouse.db import Warehouse
 from warehouse.facts import refresh_facts
 from warehouse.load import Batch, forget_judgements, keys_table, write_batch
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import recorded_run
 
 _MAX_EXAMPLES = 20
 
@@ -155,13 +155,9 @@ def reclassify(
     version = classifier_version()
     summary = ReclassifySummary(version)
     started = time.perf_counter()
-    start_run(
-        warehouse,
-        run_id,
-        "reclassify",
-        {"since": str(since) if since else None, "version": version},
-    )
-    try:
+    run_params = {"since": str(since) if since else None, "version": version}
+    with recorded_run(warehouse, run_id, "reclassify", run_params) as run:
+        run.counts = _counts(summary)
         sync_entity_catalogue(warehouse)
         sql, params = _select(since)
         with warehouse.reader() as con:
@@ -181,14 +177,10 @@ def reclassify(
                 forget_judgements(con, [str(d["doc_id"]) for d in docs], version)
                 write_batch(con, batch)
                 refresh_facts(con, [str(d["doc_id"]) for d in docs])
+            run.counts = _counts(summary)  # a failure records the batches committed so far
             if on_batch is not None:
                 on_batch(len(docs))
-    except BaseException as exc:
         summary.seconds = time.perf_counter() - started
-        finish_run(warehouse, run_id, "failed", _counts(summary), summary.seconds, repr(exc))
-        raise
-    summary.seconds = time.perf_counter() - started
-    finish_run(warehouse, run_id, "completed", _counts(summary), summary.seconds)
     return summary
 
 

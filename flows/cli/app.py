@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
@@ -24,7 +23,7 @@ from rich.progress import (
 from rich.table import Table
 
 from flows.cli.digest import digest
-from flows.settings import cli_settings, open_warehouse
+from flows.settings import Settings, cli_settings, open_warehouse
 
 console = Console(stderr=True)
 out = Console()
@@ -59,8 +58,9 @@ def _progress_hook(progress: Progress) -> Callable[[str, int | None], Callable[[
     return hook
 
 
-def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dict[str, Any]:
-    settings = cli_settings()
+def _run_ingest(
+    settings: Settings, replay: tuple[str, ...], seeds: bool, live: bool = False
+) -> dict[str, Any]:
     from flows.runtime.prefect_api import PrefectApiError, one_off_flow_settings, open_api
 
     # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
@@ -82,12 +82,11 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dic
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
         TimeElapsedColumn(), console=console, disable=not show, transient=True,
     ) as progress:  # fmt: skip
-        ingest.progress_hook = _progress_hook(progress) if show else None
+        caller = ingest.LocalCaller(settings, _progress_hook(progress) if show else None)
         try:
-            with one_off_flow_settings():
+            with one_off_flow_settings(), ingest.called_by(caller):
                 return ingest.ingest_flow(replay=list(replay), seeds=seeds, live=live)
         finally:
-            ingest.progress_hook = None
             ingest.release_prepared()
 
 
@@ -164,7 +163,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 def ingest(
     replay: tuple[str, ...], seeds: bool, live: bool, as_json: bool, runner: str | None
 ) -> None:
-    """Ingest WARC replays and/or the seed baseline into the warehouse.
+    """Ingest WARC replays, the seed baseline and/or the live sources into the warehouse.
 
     Re-running the same replay adds no documents: every record has a natural key.
 
@@ -176,9 +175,7 @@ def ingest(
     """
     if not replay and not seeds and not live:
         raise click.UsageError("nothing to ingest: give --replay FILE, --seeds and/or --live")
-    if runner:
-        os.environ["CRWATCH_RUNNER"] = runner  # the flow reads its settings from the environment
-    summary = _run_ingest(replay, seeds, live)
+    summary = _run_ingest(cli_settings(runner), replay, seeds, live)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -201,13 +198,13 @@ def run() -> None:
         CRWATCH_REPLAY=archive/*.warc.gz crwatch run
     """
     settings = cli_settings()
-    summary = _run_ingest(settings.replay, True, settings.live)
+    summary = _run_ingest(settings, settings.replay, True, settings.live)
     _print_summary(summary)
     # Then the digest of the data it has (outbox unless SMTP is configured); a failure is
     # reported and sets the exit status, but the ingest above is already stored.
     from flows.cli.digest import digest_after_run
 
-    if digest_after_run():
+    if digest_after_run(settings):
         sys.exit(1)
 
 
@@ -251,15 +248,13 @@ def extract(
         crwatch extract --warc ../shared/corpus/warc/dolma_samples/sample-0000.warc.gz --limit 3
     """
     from extractors.acquire.warc import iter_warc
-    from extractors.page.extract import ExtractionLimits, extract_page
+    from extractors.page.extract import extract_page
     from extractors.records import ExtractedDoc, Provenance, RawPage
 
     if (html_file is None) == (warc_file is None):
         raise click.UsageError("give either HTML_FILE or --warc FILE")
     settings = cli_settings()
-    limits = ExtractionLimits(
-        max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
-    )
+    limits = settings.extraction_limits()
 
     def items() -> Iterator[Any]:
         if html_file is not None:
@@ -324,7 +319,7 @@ def fetch(url: str, with_text: bool) -> None:
         "last_modified": result.last_modified,
     }  # fmt: skip
     if with_text and result.outcome == "ok":
-        from extractors.page.extract import ExtractionLimits, extract_page
+        from extractors.page.extract import extract_page
         from extractors.records import ExtractedDoc, Provenance, RawPage
 
         page = RawPage(
@@ -332,9 +327,7 @@ def fetch(url: str, with_text: bool) -> None:
             provenance=Provenance(source="cli", origin="live", locator=url),
             content_type=result.content_type, http_status=result.status, charset=result.charset,
         )  # fmt: skip
-        limits = ExtractionLimits(
-            max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
-        )
+        limits = settings.extraction_limits()
         outcome = extract_page(page, limits)
         if isinstance(outcome, ExtractedDoc):
             record["extracted"] = _doc_record(outcome)

@@ -77,9 +77,8 @@ def describe(outcome: dict[str, Any]) -> tuple[list[str], int]:
     return lines, code
 
 
-def digest_after_run() -> int:
+def digest_after_run(settings: Settings) -> int:
     """The digest of the data just ingested; never raises (the ingest is already stored)."""
-    settings = cli_settings()
     try:
         outcome = _run_flow(_prepare(settings), latest_data=True)
     except Exception as exc:  # the ingest is committed; report, do not lose it

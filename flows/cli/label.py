@@ -129,7 +129,8 @@ def label(
     "--output",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="Model file to write (default: seeds/relevance_model.json, the one the classifier reads).",
+    help="Model file to write (default: <seeds_dir>/relevance_model.json, the one the classifier"
+    " reads).",
 )
 @click.option(
     "--corpus",
@@ -152,14 +153,15 @@ def train(
     Example:
         crwatch train ../shared/corpus/labels_dev.jsonl ../shared/corpus/labels_train.jsonl
     """
-    from extractors.classify.learned import MODEL_PATH
+    from extractors.vocabulary import MODEL_FILE
     from flows.classify.corrections import LabelError
     from flows.classify.corrections import train as run_train
 
     settings = cli_settings()
     warehouse = open_warehouse(settings)
     try:
-        result = run_train(list(labels), output or MODEL_PATH, corpus, warehouse)
+        model = output or settings.seeds_dir / MODEL_FILE
+        result = run_train(list(labels), model, corpus, warehouse)
     except LabelError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

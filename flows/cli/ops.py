@@ -71,10 +71,8 @@ def serve(runner: str | None, interval_seconds: float | None) -> None:
     from flows.ops.serve import setup_logging
 
     settings = cli_settings(runner)
-    if runner:
-        os.environ["CRWATCH_RUNNER"] = runner  # the flow runs (subprocesses) read it
     setup_logging()
-    raise SystemExit(run_serve(settings, interval_seconds))
+    raise SystemExit(run_serve(settings, interval_seconds, runner))
 
 
 @click.command()
@@ -97,7 +95,7 @@ def backup(folder: Path) -> None:
     settings = cli_settings()
     # An export holds a read lock on the file for its whole length; taking the ingest lock
     # first means a running ingest finishes, and the next one waits for the backup.
-    wait = float(settings.ingest_interval_minutes * 60)
+    wait = settings.ingest_interval_seconds
 
     def waiting(holder: Holder | None) -> None:
         who = holder.describe() if holder else "an ingest"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -38,7 +37,7 @@ from flows.errors import DigestError as DigestError  # defined in flows.errors; 
 from flows.runtime.runlock import Holder, RunLock
 from flows.settings import Settings, open_warehouse
 from warehouse.db import Warehouse
-from warehouse.runs import finish_run, start_run
+from warehouse.runs import recorded_run
 
 
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
@@ -170,7 +169,7 @@ def _build(
     ingest (up to one ingest interval), and no ingest batch can commit between its queries, so
     every number in one digest comes from the same state of the warehouse.
     """
-    wait = float(settings.ingest_interval_minutes * 60)
+    wait = settings.ingest_interval_seconds
     with RunLock(settings.home, f"digest:{run_id}", wait, on_wait=_waiting_for_ingest):
         content = gather_digest(warehouse, week_start, settings.digest_top_stories)
     rendered = render_digest(content, settings.home / "matplotlib")
@@ -224,9 +223,7 @@ def produce_digest(
         done = bool(row and not force and row["status"] in ("sent", "outbox") and eml_ok)
         if done and row is not None and not _waiting(settings, warehouse, iso_week):
             return _fill(outcome, row, "skipped", run_id="")
-        start_run(warehouse, run_id, "digest", {"week": iso_week, "force": force})
-        started = time.perf_counter()
-        try:
+        with recorded_run(warehouse, run_id, "digest", {"week": iso_week, "force": force}) as run:
             outcome.retried = retry_pending(settings, warehouse, iso_week, run_id)
             retry = bool(
                 row
@@ -247,12 +244,7 @@ def produce_digest(
                 )
                 _fill(outcome, row, status)
                 outcome.error, outcome.attempts = error, attempts
-        except BaseException as exc:
-            finish_run(warehouse, run_id, "failed", {}, time.perf_counter() - started,
-                       repr(exc)[:2000])  # fmt: skip
-            raise
-        finish_run(warehouse, run_id, "completed", {"items_seen": outcome.stories},
-                   time.perf_counter() - started)  # fmt: skip
+            run.counts = {"items_seen": outcome.stories}
     return outcome
 
 

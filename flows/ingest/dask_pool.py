@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefect import task
@@ -25,6 +26,7 @@ from extractors.errors import ErrorKind
 from extractors.page.extract import ExtractionLimits
 from extractors.page.pool import ExtractFn, ExtractionPool, Outcome
 from extractors.records import ExtractionError, RawPage
+from extractors.vocabulary import use_directory
 
 T = TypeVar("T")
 BATCH_PAGES = 25  # pages per Dask task: big enough that ~5 ms of task overhead is noise
@@ -42,13 +44,17 @@ def _close_worker_pools() -> None:
     _worker_pools.clear()
 
 
-def _worker_pool(limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn) -> Any:
+def _worker_pool(
+    limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn, vocabulary_dir: Path | None
+) -> Any:
     """This Dask worker's capped extraction process, or None where child processes are refused."""
-    key = (limits, memory_mb, extract_fn)
+    key = (limits, memory_mb, extract_fn, vocabulary_dir)
     if key not in _worker_pools:
         pool: ExtractionPool | None = None
         try:
-            pool = ExtractionPool(1, limits, memory_mb, extract_fn=extract_fn)
+            pool = ExtractionPool(
+                1, limits, memory_mb, extract_fn=extract_fn, vocabulary_dir=vocabulary_dir
+            )
             pool.start()
         except (AssertionError, OSError, RuntimeError) as exc:
             # A daemonic Dask worker (distributed.worker.daemon: true) cannot have children:
@@ -63,14 +69,19 @@ def _worker_pool(limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn
 
 
 def extract_pages(
-    pages: list[RawPage], limits: ExtractionLimits, memory_mb: int, extract_fn: ExtractFn
+    pages: list[RawPage],
+    limits: ExtractionLimits,
+    memory_mb: int,
+    extract_fn: ExtractFn,
+    vocabulary_dir: Path | None = None,
 ) -> list[Outcome]:
     """Extract a batch of pages with the process pool's function and caps; outcomes in order."""
     with _worker_lock:
-        pool = _worker_pool(limits, memory_mb, extract_fn)
+        pool = _worker_pool(limits, memory_mb, extract_fn, vocabulary_dir)
         if pool is not None:
             return [outcome or ExtractionError(ErrorKind.ERROR, "no outcome") for _, outcome in
                     pool.map(pages)]  # fmt: skip
+    use_directory(vocabulary_dir)  # inline: this Dask worker's own judges
     outcomes: list[Outcome] = []
     for page in pages:
         try:
@@ -115,6 +126,7 @@ class DaskExtractionPool:
         extract_fn: ExtractFn | None = None,
         address: str = "",
         batch_pages: int = BATCH_PAGES,
+        vocabulary_dir: Path | None = None,
     ) -> None:
         from extractors.page.extract import extract_page
 
@@ -124,6 +136,7 @@ class DaskExtractionPool:
         self.extract_fn: ExtractFn = extract_fn or extract_page
         self.address = address
         self.batch_pages = batch_pages
+        self.vocabulary_dir = vocabulary_dir
         self._runner: Any = None
         self._config: Any = None
 
@@ -192,6 +205,7 @@ class DaskExtractionPool:
             "limits": self.limits,
             "memory_mb": self.memory_mb,
             "extract_fn": self.extract_fn,
+            "vocabulary_dir": self.vocabulary_dir,
         }
         from prefect.context import TaskRunContext
 

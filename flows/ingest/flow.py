@@ -15,6 +15,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +46,7 @@ from flows.runtime.runlock import Holder, RunLock, RunLockBusy
 from flows.runtime.servestate import bind_to_serve
 from flows.settings import Settings, load_settings, open_warehouse
 from warehouse.db import Warehouse, WarehouseError
-from warehouse.runs import error_text, mark_crashed
+from warehouse.runs import mark_crashed
 from warehouse.search import refresh_index
 
 # A run waits this long for another process's index refresh, then leaves its documents to the
@@ -170,32 +172,25 @@ def run_ingest(
     # Every attempt ends as a row in `runs` (or in the attempts journal when the warehouse
     # itself cannot be written), whatever stops it.
     record = RunRecorder(settings, run_id, "ingest", params, settings.runner)
-    started = time.perf_counter()
-    try:
-        # One ingest at a time per data folder; the OS drops the lock if its holder dies.
-        with _writer_lock(settings, run_id, record) as lock:
-            record.lock_wait = lock.waited
-            if not warehouse.is_lake:
-                _set_aside_stillborn_warehouse(settings.warehouse)
-            warehouse.migrate()
-            record.open(warehouse)
-            # The journal first: a run that could not close its row says there how it ended.
-            journaled = drain_journal(settings.home, warehouse)
-            if journaled:
-                _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
+    # One ingest at a time per data folder; the OS drops the lock if its holder dies.
+    with record.recording(_logger()), _writer_lock(settings, run_id, record) as lock:
+        record.lock_wait = lock.waited
+        if not warehouse.is_lake:
+            _set_aside_stillborn_warehouse(settings.warehouse)
+        warehouse.migrate()
+        record.open(warehouse)
+        # The journal first: a run that could not close its row says there how it ended.
+        journaled = drain_journal(settings.home, warehouse)
+        if journaled:
+            _logger().info("%d attempt(s) from %s recorded in runs", len(journaled),
                                journal_path(settings.home).name)  # fmt: skip
-            crashed = mark_crashed(warehouse, "ingest", run_id)
-            if crashed:
-                _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
+        crashed = mark_crashed(warehouse, "ingest", run_id)
+        if crashed:
+            _logger().warning("%d earlier ingest run(s) had crashed: %s", len(crashed),
                                   ", ".join(crashed))  # fmt: skip
-            sync_entity_catalogue(warehouse)
-            return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
+        sync_entity_catalogue(warehouse)
+        return _run_locked(settings, warehouse, replay, seeds, run_id, progress, call, live,
                                record)  # fmt: skip
-    except BaseException as exc:
-        if not record.closed:
-            _logger().error("ingest %s failed: %s", run_id, error_text(exc))
-            record.fail(exc, {}, time.perf_counter() - started)
-        raise
 
 
 def _refuse_to_start_beside_an_old_file(settings: Settings, warehouse: Warehouse) -> None:
@@ -247,7 +242,7 @@ def _set_aside_stillborn_warehouse(path: Path) -> None:
 
 def ingest_lock_wait_seconds(settings: Settings) -> float:
     """How long an ingest waits for another one: one schedule interval, then the next run is due."""
-    return float(settings.ingest_interval_minutes * 60)
+    return settings.ingest_interval_seconds
 
 
 @contextmanager
@@ -325,23 +320,24 @@ def _take_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
 
 def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
     """The extraction pool of the configured runner: local processes, or batches on Dask."""
-    from extractors.page.extract import ExtractionLimits
-
-    limits = ExtractionLimits(
-        max_bytes=settings.max_page_bytes, timeout_seconds=settings.extract_timeout_seconds
-    )
-    if settings.runner == "dask":
+    extraction = settings.extraction
+    if extraction.runner == "dask":
         from flows.ingest.dask_pool import DaskExtractionPool
 
         return DaskExtractionPool(
-            settings.dask_workers,
-            limits,
-            settings.worker_memory_mb,
+            extraction.dask_workers,
+            extraction.limits(),
+            extraction.worker_memory_mb,
             extract_fn=extract_and_analyse,
-            address=settings.dask_address,
+            address=extraction.dask_address,
+            vocabulary_dir=extraction.vocabulary_dir,
         )
     return ExtractionPool(
-        settings.worker_count, limits, settings.worker_memory_mb, extract_fn=extract_and_analyse
+        extraction.workers,
+        extraction.limits(),
+        extraction.worker_memory_mb,
+        extract_fn=extract_and_analyse,
+        vocabulary_dir=extraction.vocabulary_dir,
     )
 
 
@@ -398,12 +394,12 @@ def _run_locked(
 
                 live_run = LiveRun(settings, sources, warehouse, run_id)
                 total.merge(call(fetch_live_sources, ingestor, live_run))
-    except BaseException as exc:
+    except BaseException:
         # What the failed run kept: the batches its ingestors committed, not what they read.
         committed = IngestSummary()
         for made in ingestors:
             committed.merge(made.committed)
-        record.fail(exc, committed.counts(), time.perf_counter() - started)
+        record.counts = committed.counts()  # `record.recording()` closes the row with them
         raise
     if total.docs_new or total.docs_duplicate or total.docs_changed:
         _refresh_search_index(warehouse)
@@ -445,17 +441,50 @@ def _live_sources(settings: Settings, total: IngestSummary) -> list[Source]:
         return []
 
 
-# Set by the CLI for a terminal progress bar; a flow parameter would have to be serialisable.
-progress_hook: ProgressHook | None = None
+@dataclass(frozen=True)
+class LocalCaller:
+    """What a command running the ingest flow in its own process hands it beside its parameters.
+
+    Flow parameters are recorded by Prefect, so they are plain data; the caller's settings
+    (already loaded, with its overrides) and its terminal progress bar travel here instead.
+    """
+
+    settings: Settings
+    progress: ProgressHook | None = None
+
+
+_caller: ContextVar[LocalCaller | None] = ContextVar("crwatch_ingest_caller", default=None)
+
+
+@contextmanager
+def called_by(caller: LocalCaller) -> Iterator[None]:
+    """Run `ingest_flow` calls inside this block with the caller's settings and progress bar."""
+    token = _caller.set(caller)
+    try:
+        yield
+    finally:
+        _caller.reset(token)
 
 
 @plain_flow(name="ingest", log_prints=False, persist_result=False)
 def ingest_flow(
-    replay: list[str] | None = None, seeds: bool = True, live: bool = False
+    replay: list[str] | None = None,
+    seeds: bool = True,
+    live: bool = False,
+    runner: str | None = None,
 ) -> dict[str, Any]:
-    """Prefect flow: seed baseline, WARC replays and live sources; returns the summary."""
+    """Prefect flow: seed baseline, WARC replays and live sources; returns the summary.
+
+    `runner` overrides the setting (`crwatch serve --runner`); a local caller (`called_by`)
+    hands over its own settings and progress bar instead.
+    """
     bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
-    settings = load_settings()
+    caller = _caller.get()
+    if caller is not None:
+        settings, progress = caller.settings, caller.progress
+    else:
+        settings, progress = load_settings(overrides={"runner": runner} if runner else None), None
+    settings.use_vocabularies()
     context = get_run_context()
     flow_run = getattr(context, "flow_run", None)
     run_id = str(flow_run.id) if flow_run is not None else uuid.uuid4().hex
@@ -465,7 +494,7 @@ def ingest_flow(
         paths,
         seeds,
         run_id,
-        progress_hook,
+        progress,
         run_task=lambda fn, *args: fn(*args),
         live=live,
     )

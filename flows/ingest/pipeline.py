@@ -15,8 +15,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
 
 from extractors.classify.analysis import AnalysedDoc, Analysis, analyse_text, analyse_texts_cached
 from extractors.classify.classifier import LEVELS, Classification
@@ -46,6 +49,14 @@ from warehouse.load import (
     sync_entities,
     upsert_source,
     write_batch,
+)
+from warehouse.tables import (
+    ClassificationRow,
+    DocumentRow,
+    EntityRow,
+    FetchRow,
+    LinkRow,
+    SignatureRow,
 )
 
 log = logging.getLogger("crwatch.pipeline")
@@ -112,14 +123,22 @@ class IngestSummary:
 
 @dataclass(slots=True)
 class _Candidate:
-    """A document ready for dedup: its identity keys and the row it would become."""
+    """A document ready for dedup: its identity keys, the row it would become, its fetch facts."""
 
     provenance: Provenance
     canonical: str
     doc_id: str
     text_hash: str
-    row: dict[str, object]
+    row: DocumentRow
     analysis: Analysis | None = None  # computed in the extraction worker, when it ran there
+    # For its `fetches` row (not columns of `documents`).
+    bytes: int | None = None
+    http_status: int | None = None
+    content_type: str | None = None
+
+
+# A stored document a re-crawl changed: (stored, candidate, incoming, its fetch row).
+_Change = tuple[StoredDoc, _Candidate, Incoming, FetchRow]
 
 
 def classify(row: dict[str, object]) -> Classification:
@@ -130,23 +149,17 @@ def classify(row: dict[str, object]) -> Classification:
 
 def judgement_rows(
     doc_id: str, judged: Classification, version: str, now: datetime
-) -> tuple[dict[str, object], list[dict[str, object]]]:
+) -> tuple[ClassificationRow, list[EntityRow]]:
     """The `classifications` row and the `document_entities` rows of one judgement."""
-    row: dict[str, object] = {
-        "doc_id": doc_id,
-        "classifier_version": version,
-        "relevance_level": judged.level,
-        "relevance_score": judged.score,
-        "topics": list(judged.topics),
-        "stance": judged.stance,
-        "stance_score": judged.stance_score,
-        "evidence": list(judged.evidence),
-        "stance_evidence": list(judged.stance_evidence),
-        "classified_at": now,
-    }
-    entities: list[dict[str, object]] = [
-        {"doc_id": doc_id, "classifier_version": version, "entity_id": e.entity_id,
-         "kind": e.kind, "mentions": e.mentions}
+    row = ClassificationRow(
+        doc_id=doc_id, classifier_version=version, relevance_level=judged.level,
+        relevance_score=judged.score, topics=judged.topics, stance=judged.stance,
+        stance_score=judged.stance_score, evidence=judged.evidence,
+        stance_evidence=judged.stance_evidence, classified_at=now,
+    )  # fmt: skip
+    entities = [
+        EntityRow(doc_id=doc_id, classifier_version=version, entity_id=e.entity_id,
+                  kind=e.kind, mentions=e.mentions)
         for e in judged.entities
     ]  # fmt: skip
     return row, entities
@@ -280,9 +293,34 @@ class Ingestor:
         total: IngestSummary,
         source_kind: str,
     ) -> None:
+        """Sort the batch, judge its documents, then place and write them in one transaction."""
         now = datetime.now(UTC)
         summary = IngestSummary()  # this batch; added to `total` only once it is committed
         batch = Batch()
+        candidates, sources = self._triage(pairs, summary, batch, now)
+        # Judged and signed before the write transaction opens (pages already in the worker
+        # pool), so readers never wait on it.
+        analyses = self._judge(candidates, source_kind)
+        incoming = self._incoming(candidates, analyses, now)
+        with self.warehouse.writer() as con:
+            written, changes = self._place(con, candidates, incoming, analyses, summary, batch,
+                                           now)  # fmt: skip
+            write_batch(con, batch)
+            self._apply_changes(con, changes, analyses, now)
+            for source, location in sources.items():
+                upsert_source(con, source, source_kind, location, None, now)
+            # The narrow facts the trend queries read, in the same transaction as the rows.
+            refresh_facts(con, written + [stored.doc_id for stored, *_ in changes])
+        total.merge(summary)
+
+    def _triage(
+        self,
+        pairs: list[tuple[Item | AlreadyStored, ExtractedDoc | ExtractionError | None]],
+        summary: IngestSummary,
+        batch: Batch,
+        now: datetime,
+    ) -> tuple[list[_Candidate], dict[str, str | None]]:
+        """Error rows into the batch; documents out as candidates; the sources seen."""
         candidates: list[_Candidate] = []
         sources: dict[str, str | None] = {}
         for item, outcome in pairs:
@@ -292,17 +330,14 @@ class Ingestor:
                 summary.docs_duplicate += 1
                 summary._count(item.provenance.source, "duplicate")
             elif isinstance(item, AcquisitionError):
-                batch.add(
-                    "fetches",
+                batch.put(
                     self._error_row(
                         item.provenance, item.url, "acquire", item.error_kind, item.message, now
-                    ),
+                    )
                 )
                 self._failed(summary, item.provenance.source, item.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractionError):
-                batch.add(
-                    "fetches", self._page_error(item, outcome.error_kind, outcome.message, now)
-                )
+                batch.put(self._page_error(item, outcome.error_kind, outcome.message, now))
                 self._failed(summary, item.provenance.source, outcome.error_kind)
             elif isinstance(item, RawPage) and isinstance(outcome, ExtractedDoc):
                 if len(outcome.text) < self.min_text_chars:
@@ -311,163 +346,175 @@ class Ingestor:
                         f"main text has {len(outcome.text)} characters;"
                         f" the minimum is {self.min_text_chars}"
                     )
-                    batch.add("fetches", self._page_error(item, ErrorKind.TOO_SHORT, message, now))
+                    batch.put(self._page_error(item, ErrorKind.TOO_SHORT, message, now))
                     self._failed(summary, item.provenance.source, "too_short")
                 else:
                     candidates.append(self._page_candidate(item, outcome, now))
             elif isinstance(item, SeedText):
                 candidates.append(self._seed_candidate(item, now))
+        return candidates, sources
 
-        # Judged and signed before the write transaction opens (pages already in the worker
-        # pool), so readers never wait on it.
+    def _judge(self, candidates: list[_Candidate], source_kind: str) -> dict[str, Analysis]:
+        """Each candidate's analysis: from the worker, the seed cache, or computed here."""
         if source_kind == "seed":  # the same texts every run: judged once per classifier
             for candidate, analysis in zip(
                 candidates, analyse_texts_cached([self._triple(c.row) for c in candidates]),
                 strict=True,
             ):  # fmt: skip
                 candidate.analysis = analysis
-        analyses = {c.doc_id: c.analysis or self._analyse(c.row) for c in candidates}
-        judgements = {doc_id: a.classification for doc_id, a in analyses.items()}
-        incoming = [
+        return {c.doc_id: c.analysis or self._analyse(c.row) for c in candidates}
+
+    @staticmethod
+    def _incoming(
+        candidates: list[_Candidate], analyses: dict[str, Analysis], now: datetime
+    ) -> list[Incoming]:
+        """What the story index places: signature, day, language, entities of each candidate."""
+        return [
             Incoming(
-                c.doc_id, analyses[c.doc_id].signature,
-                day_of(c.row, now), c.row["lang"] if isinstance(c.row["lang"], str) else None,
-                {e.entity_id: e.mentions for e in judgements[c.doc_id].entities},
-                bool(c.row["is_seed"]),
+                c.doc_id, analyses[c.doc_id].signature, day_of(c.row.published_at, now),
+                c.row.lang, {e.entity_id: e.mentions for e in
+                             analyses[c.doc_id].classification.entities},
+                c.row.is_seed,
             )
             for c in candidates
         ]  # fmt: skip
-        with self.warehouse.writer() as con:
-            by_url, by_hash = stored_identities(
-                con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
-            )
-            self.stories.load(con, {doc.day for doc in incoming})
-            # A page read twice in one batch is compared with its latest text in the batch;
-            # a change is applied after the batch's rows are written (second pass below).
-            latest: dict[str, StoredDoc] = {}  # canonical URL -> newest text in this batch
-            changes: list[tuple[StoredDoc, _Candidate, Incoming, dict[str, object]]] = []
-            for candidate, doc in zip(candidates, incoming, strict=True):
-                source = candidate.provenance.source
-                fetch_row = self._fetch_row(candidate, now)
-                row = candidate.row
-                stored = latest.get(candidate.canonical) or by_url.get(candidate.canonical)
-                if stored is not None:
-                    if not self._recrawl_changed(stored, candidate):
-                        # A second read of the same page, or a variant of it (AMP, mobile)
-                        # that declares it as canonical.
-                        fetch_row["outcome"] = "duplicate"
-                        summary.docs_duplicate += 1
-                        summary._count(source, "duplicate")
-                        batch.add("fetches", fetch_row)
-                        continue
-                    changes.append((stored, candidate, doc, fetch_row))
-                    latest[candidate.canonical] = self._as_stored(stored.doc_id, row, now)
-                    summary.docs_changed += 1
-                    summary._count(source, "changed")
-                    continue
-                latest[candidate.canonical] = self._as_stored(doc.doc_id, row, now)
-                exact = by_hash.get(candidate.text_hash, [])
-                verdict = self.stories.place(doc, exact)
-                by_hash.setdefault(candidate.text_hash, []).append(
-                    (doc.doc_id, doc.day, doc.is_seed)
-                )
-                row.update(story_id=verdict.story_id, duplicate_of=verdict.duplicate_of,
-                           similarity=verdict.similarity)  # fmt: skip
-                if verdict.status in ("exact", "near"):
-                    # A copy elsewhere: stored (nothing is lost) but counted once as a story.
-                    fetch_row["outcome"] = "duplicate"
+
+    def _place(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        candidates: list[_Candidate],
+        incoming: list[Incoming],
+        analyses: dict[str, Analysis],
+        summary: IngestSummary,
+        batch: Batch,
+        now: datetime,
+    ) -> tuple[list[str], list[_Change]]:
+        """Dedup each candidate against the warehouse and the batch; queue its rows.
+
+        Returns the documents queued and the re-crawls that changed a stored text (applied
+        after the batch is written, by `_apply_changes`).
+        """
+        by_url, by_hash = stored_identities(
+            con, [c.canonical for c in candidates], [c.text_hash for c in candidates]
+        )
+        self.stories.load(con, {doc.day for doc in incoming})
+        # A page read twice in one batch is compared with its latest text in the batch;
+        # a change is applied after the batch's rows are written (second pass).
+        latest: dict[str, StoredDoc] = {}  # canonical URL -> newest text in this batch
+        changes: list[_Change] = []
+        written: list[str] = []
+        for candidate, doc in zip(candidates, incoming, strict=True):
+            source = candidate.provenance.source
+            fetch_row = self._fetch_row(candidate, now)
+            row = candidate.row
+            stored = latest.get(candidate.canonical) or by_url.get(candidate.canonical)
+            if stored is not None:
+                if not self._recrawl_changed(stored, candidate):
+                    # A second read of the same page, or a variant of it (AMP, mobile)
+                    # that declares it as canonical.
                     summary.docs_duplicate += 1
                     summary._count(source, "duplicate")
-                else:
-                    summary.docs_new += 1
-                    summary._count(source, "new")
-                    summary.relevance[judgements[doc.doc_id].level] += 1
-                if verdict.status == "translation" and verdict.evidence:
-                    other = verdict.linked_to
-                    assert other is not None
-                    for a, b in ((doc.doc_id, other), (other, doc.doc_id)):
-                        link = {"doc_id": a, "linked_doc_id": b, "kind": "translation_of"}
-                        batch.add("document_links", {**link, "evidence": verdict.evidence})
-                batch.add("documents", row)
-                batch.add("fetches", fetch_row)
-                batch.add("document_signatures", self._signature_row(doc))
-                self._add_judgement(batch, doc, analyses[doc.doc_id], now)
-            write_batch(con, batch)
-            for stored, candidate, doc, fetch_row in changes:
-                # A re-crawl with another text: one document, its history kept, judged again.
-                change = Batch()
-                record_change(con, stored, candidate.row, str(fetch_row["fetch_id"]), now)
-                forget_judgements(con, [stored.doc_id], analyses[doc.doc_id].version)
-                change.add("fetches", {**fetch_row, "outcome": "changed"})
-                self._add_judgement(change, doc, analyses[doc.doc_id], now)
-                change.add("document_signatures", self._signature_row(doc))
-                write_batch(con, change)
-            for source, location in sources.items():
-                upsert_source(con, source, source_kind, location, None, now)
-            # The narrow facts the trend queries read, in the same transaction as the rows.
-            refresh_facts(
-                con,
-                [str(r["doc_id"]) for r in batch.rows["documents"]]
-                + [stored.doc_id for stored, *_ in changes],
-            )
-        total.merge(summary)
+                    batch.put(replace(fetch_row, outcome="duplicate"))
+                    continue
+                changes.append((stored, candidate, doc, fetch_row))
+                latest[candidate.canonical] = self._as_stored(stored.doc_id, row, now)
+                summary.docs_changed += 1
+                summary._count(source, "changed")
+                continue
+            latest[candidate.canonical] = self._as_stored(doc.doc_id, row, now)
+            exact = by_hash.get(candidate.text_hash, [])
+            verdict = self.stories.place(doc, exact)
+            by_hash.setdefault(candidate.text_hash, []).append((doc.doc_id, doc.day, doc.is_seed))
+            row = replace(row, story_id=verdict.story_id, duplicate_of=verdict.duplicate_of,
+                          similarity=verdict.similarity)  # fmt: skip
+            if verdict.status in ("exact", "near"):
+                # A copy elsewhere: stored (nothing is lost) but counted once as a story.
+                fetch_row = replace(fetch_row, outcome="duplicate")
+                summary.docs_duplicate += 1
+                summary._count(source, "duplicate")
+            else:
+                summary.docs_new += 1
+                summary._count(source, "new")
+                summary.relevance[analyses[doc.doc_id].classification.level] += 1
+            if verdict.status == "translation" and verdict.evidence:
+                other = verdict.linked_to
+                assert other is not None
+                for a, b in ((doc.doc_id, other), (other, doc.doc_id)):
+                    batch.put(LinkRow(doc_id=a, linked_doc_id=b, kind="translation_of",
+                                      evidence=verdict.evidence))  # fmt: skip
+            batch.put(row)
+            written.append(row.doc_id)
+            batch.put(fetch_row)
+            batch.put(self._signature_row(doc))
+            self._add_judgement(batch, doc, analyses[doc.doc_id], now)
+        return written, changes
+
+    def _apply_changes(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        changes: list[_Change],
+        analyses: dict[str, Analysis],
+        now: datetime,
+    ) -> None:
+        """A re-crawl with another text: one document, its history kept, judged again."""
+        for stored, candidate, doc, fetch_row in changes:
+            change = Batch()
+            record_change(con, stored, candidate.row, fetch_row.fetch_id, now)
+            forget_judgements(con, [stored.doc_id], analyses[doc.doc_id].version)
+            change.put(replace(fetch_row, outcome="changed"))
+            self._add_judgement(change, doc, analyses[doc.doc_id], now)
+            change.put(self._signature_row(doc))
+            write_batch(con, change)
 
     @staticmethod
-    def _as_stored(doc_id: str, row: dict[str, object], now: datetime) -> StoredDoc:
-        url, title = row["url"], row["title"]
-        return StoredDoc(
-            doc_id, url if isinstance(url, str) else None, str(row["content_hash"]),
-            title if isinstance(title, str) else None, str(row["text"]), now,
-        )  # fmt: skip
+    def _as_stored(doc_id: str, row: DocumentRow, now: datetime) -> StoredDoc:
+        return StoredDoc(doc_id, row.url, row.content_hash, row.title, row.text, now)
 
     @staticmethod
     def _recrawl_changed(stored: StoredDoc | None, candidate: _Candidate) -> bool:
         """A re-read of the stored page's own URL with another text (not a variant's text)."""
         if stored is None or stored.content_hash == candidate.text_hash:
             return False
-        url = candidate.row["url"]
+        url = candidate.row.url
         return stored.url is None or (
-            isinstance(url, str) and canonical_url(url) == canonical_url(stored.url)
+            url is not None and canonical_url(url) == canonical_url(stored.url)
         )
 
     @staticmethod
-    def _triple(row: dict[str, object]) -> tuple[str, str, str | None]:
+    def _triple(row: DocumentRow) -> tuple[str, str, str | None]:
         """(title, text, lang) of a document row, as the judges take them."""
-        lang = row["lang"] if isinstance(row["lang"], str) else None
-        return str(row["title"] or ""), str(row["text"]), lang
+        return row.title or "", row.text, row.lang
 
     @staticmethod
-    def _analyse(row: dict[str, object]) -> Analysis:
+    def _analyse(row: DocumentRow) -> Analysis:
         return analyse_text(*Ingestor._triple(row))
 
     def _add_judgement(
         self, batch: Batch, doc: Incoming, analysis: Analysis, now: datetime
     ) -> None:
         row_c, rows_e = judgement_rows(doc.doc_id, analysis.classification, analysis.version, now)
-        batch.add("classifications", row_c)
+        batch.put(row_c)
         for row_e in rows_e:
-            batch.add("document_entities", row_e)
+            batch.put(row_e)
 
-    def _signature_row(self, doc: Incoming) -> dict[str, object]:
-        return {
-            "doc_id": doc.doc_id, "signature_version": SIGNATURE_VERSION,
-            "minhash": doc.signature.minhash, "numbers": list(doc.signature.numbers),
-            "tokens": doc.signature.tokens, "cjk": doc.signature.cjk, "day": doc.day,
-            "is_seed": doc.is_seed,
-        }  # fmt: skip
+    def _signature_row(self, doc: Incoming) -> SignatureRow:
+        return SignatureRow(
+            doc_id=doc.doc_id, signature_version=SIGNATURE_VERSION,
+            minhash=doc.signature.minhash, numbers=tuple(doc.signature.numbers),
+            tokens=doc.signature.tokens, cjk=doc.signature.cjk, day=doc.day,
+            is_seed=doc.is_seed,
+        )  # fmt: skip
 
     def _failed(self, summary: IngestSummary, source: str, kind: str) -> None:
         summary.docs_failed += 1
         summary.errors[kind] += 1
         summary._count(source, "failed")
 
-    def _page_error(
-        self, page: RawPage, kind: str, message: str, now: datetime
-    ) -> dict[str, object]:
-        row = self._error_row(page.provenance, page.url, "extract", kind, message, now)
-        row.update(http_status=page.http_status, content_type=page.content_type,
-                   bytes=len(page.body))  # fmt: skip
-        return row
+    def _page_error(self, page: RawPage, kind: str, message: str, now: datetime) -> FetchRow:
+        return self._error_row(
+            page.provenance, page.url, "extract", kind, message, now,
+            http_status=page.http_status, content_type=page.content_type, bytes=len(page.body),
+        )  # fmt: skip
 
     def _error_row(
         self,
@@ -477,86 +524,67 @@ class Ingestor:
         kind: str,
         message: str,
         now: datetime,
-    ) -> dict[str, object]:
-        row = self._provenance_row(provenance, now)
-        row.update(
-            url=url,
-            outcome="error",
-            error_stage=stage,
-            error_kind=kind,
-            error_message=message[:2000],
-        )
-        return row
+        **page: Any,
+    ) -> FetchRow:
+        return self._fetch(
+            provenance, now, url=url, outcome="error", error_stage=stage, error_kind=kind,
+            error_message=message[:2000], **page,
+        )  # fmt: skip
 
-    def _provenance_row(self, provenance: Provenance, now: datetime) -> dict[str, object]:
-        return {
-            "fetch_id": fetch_id_for(provenance),
-            "run_id": self.run_id,
-            "source": provenance.source,
-            "origin": provenance.origin,
-            "locator": provenance.locator,
-            "warc_file": provenance.warc_file,
-            "warc_offset": provenance.warc_offset,
-            "warc_record_id": provenance.warc_record_id,
-            "fetched_at": provenance.fetched_at,
-            "recorded_at": now,
-        }
+    def _fetch(self, provenance: Provenance, now: datetime, **columns: Any) -> FetchRow:
+        """The `fetches` row of an input item: its provenance, plus `columns`."""
+        return FetchRow(
+            fetch_id=fetch_id_for(provenance), run_id=self.run_id, source=provenance.source,
+            origin=provenance.origin, locator=provenance.locator,
+            warc_file=provenance.warc_file, warc_offset=provenance.warc_offset,
+            warc_record_id=provenance.warc_record_id, fetched_at=provenance.fetched_at,
+            recorded_at=now, **columns,
+        )  # fmt: skip
 
-    def _fetch_row(self, candidate: _Candidate, now: datetime) -> dict[str, object]:
-        row = self._provenance_row(candidate.provenance, now)
-        row.update(
-            url=candidate.row["url"],
-            outcome="new",
-            doc_id=candidate.doc_id,
-            bytes=candidate.row.pop("_bytes", None),
-            http_status=candidate.row.pop("_http_status", None),
-            content_type=candidate.row.pop("_content_type", None),
-        )
-        return row
+    def _fetch_row(self, candidate: _Candidate, now: datetime) -> FetchRow:
+        return self._fetch(
+            candidate.provenance, now, url=candidate.row.url, outcome="new",
+            doc_id=candidate.doc_id, bytes=candidate.bytes, http_status=candidate.http_status,
+            content_type=candidate.content_type,
+        )  # fmt: skip
 
     def _page_candidate(self, page: RawPage, doc: ExtractedDoc, now: datetime) -> _Candidate:
         canonical = canonical_url(identity_url(page.url, doc.canonical_link))
         doc_id = doc_id_for(canonical)
-        row: dict[str, object] = {
-            "doc_id": doc_id, "canonical_url": canonical, "url": page.url,
-            "source": page.provenance.source, "origin": page.provenance.origin,
-            "title": doc.title, "text": doc.text, "text_chars": len(doc.text),
-            "lang": doc.lang, "lang_confidence": doc.lang_confidence,
-            "published_at": doc.published_at, "date_source": doc.date_source,
-            "author": doc.author, "sitename": doc.sitename, "description": doc.description,
-            "first_seen_at": now, "content_hash": content_hash(doc.text),
-            "extractor_version": doc.extractor_version, "is_seed": False,
-            "story_id": doc_id, "first_fetch_id": fetch_id_for(page.provenance),
-            "run_id": self.run_id,
-            "_bytes": len(page.body), "_http_status": page.http_status,
-            "_content_type": page.content_type,
-        }  # fmt: skip
+        row = DocumentRow(
+            doc_id=doc_id, canonical_url=canonical, url=page.url,
+            source=page.provenance.source, origin=page.provenance.origin,
+            title=doc.title, text=doc.text, text_chars=len(doc.text),
+            lang=doc.lang, lang_confidence=doc.lang_confidence,
+            published_at=doc.published_at, date_source=doc.date_source,
+            author=doc.author, sitename=doc.sitename, description=doc.description,
+            first_seen_at=now, content_hash=content_hash(doc.text),
+            extractor_version=doc.extractor_version, is_seed=False,
+            story_id=doc_id, first_fetch_id=fetch_id_for(page.provenance), run_id=self.run_id,
+        )  # fmt: skip
         analysis = doc.analysis if isinstance(doc, AnalysedDoc) else None
         return _Candidate(
-            page.provenance, canonical, doc_id, str(row["content_hash"]), row, analysis
-        )
+            page.provenance, canonical, doc_id, row.content_hash, row, analysis,
+            bytes=len(page.body), http_status=page.http_status, content_type=page.content_type,
+        )  # fmt: skip
 
     def _seed_candidate(self, seed: SeedText, now: datetime) -> _Candidate:
         # Seeds are identified by their file and language, not their source URL: the two
         # language halves of one seed share a URL but are two documents.
         canonical = f"seed://{seed.provenance.locator.removeprefix('seed:')}"
         doc_id = doc_id_for(canonical)
-        row: dict[str, object] = {
-            "doc_id": doc_id, "canonical_url": canonical, "url": seed.source_url,
-            "source": seed.provenance.source, "origin": "seed", "title": seed.title,
-            "text": seed.text, "text_chars": len(seed.text), "lang": seed.lang,
-            "lang_confidence": 1.0, "published_at": seed.published_at,
-            "date_source": "seed" if seed.published_at else "none", "author": seed.author,
-            "sitename": seed.sitename, "first_seen_at": now,
-            "content_hash": content_hash(seed.text), "extractor_version": SEED_EXTRACTOR_VERSION,
-            "is_seed": True, "seed_id": seed.seed_id, "story_id": doc_id,
-            "first_fetch_id": fetch_id_for(seed.provenance), "run_id": self.run_id,
-            "_bytes": len(seed.text.encode("utf-8")),
-        }  # fmt: skip
+        row = DocumentRow(
+            doc_id=doc_id, canonical_url=canonical, url=seed.source_url,
+            source=seed.provenance.source, origin="seed", title=seed.title,
+            text=seed.text, text_chars=len(seed.text), lang=seed.lang,
+            lang_confidence=1.0, published_at=seed.published_at,
+            date_source="seed" if seed.published_at else "none", author=seed.author,
+            sitename=seed.sitename, first_seen_at=now,
+            content_hash=content_hash(seed.text), extractor_version=SEED_EXTRACTOR_VERSION,
+            is_seed=True, seed_id=seed.seed_id, story_id=doc_id,
+            first_fetch_id=fetch_id_for(seed.provenance), run_id=self.run_id,
+        )  # fmt: skip
         return _Candidate(
-            seed.provenance,
-            canonical,
-            doc_id,
-            str(row["content_hash"]),
-            row,
-        )
+            seed.provenance, canonical, doc_id, row.content_hash, row,
+            bytes=len(seed.text.encode("utf-8")),
+        )  # fmt: skip

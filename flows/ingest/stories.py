@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -251,7 +250,6 @@ def translation_scores(
     return weighted, evidence
 
 
-def day_of(row: dict[str, Any], now: datetime) -> date:
+def day_of(published_at: datetime | None, now: datetime) -> date:
     """The day a document belongs to: its publication day, else the day it was first seen."""
-    published = row.get("published_at")
-    return published.date() if isinstance(published, datetime) else now.date()
+    return published_at.date() if published_at is not None else now.date()

@@ -60,6 +60,4 @@ def maintain_flow() -> dict[str, Any]:
         who = holder.describe() if holder else "an ingest"
         get_run_logger().info("waiting for %s to finish", who)
 
-    return run_maintenance(
-        settings, wait_seconds=float(settings.ingest_interval_minutes * 60), on_wait=waiting
-    )
+    return run_maintenance(settings, wait_seconds=settings.ingest_interval_seconds, on_wait=waiting)

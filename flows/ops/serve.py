@@ -325,15 +325,26 @@ def prefect_api(
 # ---------------------------------------------------------------- deployments
 
 
-def build_deployments(settings: Settings, interval_seconds: float | None = None) -> list[Any]:
-    """The ingest and maintain deployments (and the digest one when `flows.digest.flow` exists)."""
+def build_deployments(
+    settings: Settings, interval_seconds: float | None = None, runner: str | None = None
+) -> list[Any]:
+    """The ingest and maintain deployments (and the digest one when `flows.digest.flow` exists).
+
+    `runner` (`crwatch serve --runner`) is an ingest parameter; without it each run reads the
+    setting.
+    """
+    ingest_parameters: dict[str, Any] = {
+        "replay": list(settings.replay), "seeds": True, "live": settings.live,
+    }  # fmt: skip
+    if runner:
+        ingest_parameters["runner"] = runner
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
     from prefect.schedules import Cron, Interval
 
     from flows.ingest.flow import ingest_flow
     from flows.ops.maintain import MAINTAIN_CRON, maintain_flow
 
-    interval = timedelta(seconds=interval_seconds or settings.ingest_interval_minutes * 60)
+    interval = timedelta(seconds=interval_seconds or settings.ingest_interval_seconds)
     # Anchored so that the first ingest starts within seconds of `crwatch serve`, not one
     # interval later; after that, every interval.
     anchor = datetime.now(UTC) - interval + timedelta(seconds=_FIRST_RUN_SECONDS)
@@ -341,7 +352,7 @@ def build_deployments(settings: Settings, interval_seconds: float | None = None)
         ingest_flow.to_deployment(
             name=INGEST_DEPLOYMENT,
             schedule=Interval(interval, anchor_date=anchor, timezone=settings.timezone),
-            parameters={"replay": list(settings.replay), "seeds": True, "live": settings.live},
+            parameters=ingest_parameters,
             description="crwatch ingest: seed baseline, configured replays, live sources.",
             # A run still going when the next is due: the next one is dropped, not queued.
             concurrency_limit=ConcurrencyLimitConfig(
@@ -560,8 +571,13 @@ def mark_dead_runs(settings: Settings, reason: str) -> list[str]:
     return closed
 
 
-def serve(settings: Settings, interval_seconds: float | None = None) -> int:
-    """Run the deployments until SIGTERM/SIGINT; return the process exit code."""
+def serve(
+    settings: Settings, interval_seconds: float | None = None, runner: str | None = None
+) -> int:
+    """Run the deployments until SIGTERM/SIGINT; return the process exit code.
+
+    `runner` overrides the runner setting of the scheduled ingests.
+    """
     configure_prefect(settings)
     lock = ServeLock(settings.home)
     if not lock.acquire():
@@ -615,7 +631,7 @@ def serve(settings: Settings, interval_seconds: float | None = None) -> int:
             if crashed:
                 by_id = flow_names(os.environ["PREFECT_API_URL"])
                 journal_unrecorded_crashes(settings, crashed, by_id, reason)
-            deployments = build_deployments(settings, interval_seconds)
+            deployments = build_deployments(settings, interval_seconds, runner)
             names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
             log.info("serving deployments=%s runner=%s home=%s", names, settings.runner,
                      settings.home)  # fmt: skip

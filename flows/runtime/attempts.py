@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -116,6 +118,8 @@ class RunRecorder:
         self.started_at = datetime.now(UTC)
         self.opened = False
         self.closed = False
+        # What a failure records: the run sets what it has committed so far.
+        self.counts: dict[str, int] = {}
 
     def _warehouse(self, failed: bool) -> Warehouse:
         # A failure (often the warehouse being busy) is journaled soon rather than waiting
@@ -164,6 +168,26 @@ class RunRecorder:
     ) -> None:
         """Close the row as failed (or skipped) with the exception's kind and message."""
         self.close(status, counts, seconds, error_text(exc), error_kind(exc))
+
+    @contextmanager
+    def recording(
+        self, log: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None
+    ) -> Iterator[RunRecorder]:
+        """Whatever ends the block unclosed, the row is closed failed with `counts`; it goes on.
+
+        The block opens the row when it can (`open`) and closes it completed itself (or
+        skipped); the failure is logged to `log`. The warehouse-only flows (digest, reclassify)
+        use `warehouse.runs.recorded_run`.
+        """
+        started = time.perf_counter()
+        try:
+            yield self
+        except BaseException as exc:
+            if not self.closed:
+                if log is not None:
+                    log.error("%s %s failed: %s", self.flow, self.run_id, error_text(exc))
+                self.fail(exc, self.counts, time.perf_counter() - started)
+            raise
 
 
 def recent_attempts(home: Path, hours: float = 24.0) -> list[dict[str, Any]]:
