@@ -15,6 +15,7 @@ from extractors.relevance import (
     judge_relevance,
     load_taxonomy,
 )
+from extractors.textunits import clean_lines
 
 REPO = Path(__file__).resolve().parent.parent
 RELEVANT = {"core", "related"}
@@ -357,6 +358,45 @@ def test_en_sidebar_of_unrelated_headlines_is_ignored() -> None:
         "The budget takes effect next month."
     )
     assert level("Council approves library budget", text, "en") == "none"
+
+
+def _article_about_germany(inserted: list[str]) -> str:
+    """A long Russian article on German politics with `inserted` lines in its middle."""
+    body = [
+        f"Правительство Германии в {n}-й раз обсудило бюджет, сообщили в Берлине. "
+        f"Депутаты бундестага спорили о расходах на дороги {n} часа."
+        for n in range(1, 9)
+    ]
+    return "\n".join(body[:4] + inserted + body[4:])
+
+
+def test_ru_related_article_teaser_in_the_body_carries_no_weight() -> None:
+    # An embedded "Также по теме" block: the linked article's headline and its cut-off excerpt.
+    teaser = [
+        "Также по теме",
+        "Курс на сближение: как Россия и Китай наращивают военное сотрудничество",
+        "Россия и Китай начинают совместные учения в Балтийском море. Корабли ВМФ Китая...",
+    ]
+    assert level("Бюджет Германии", _article_about_germany(teaser), "ru") in ("none", "passing")
+    # The same lines as the article's own paragraph (no marker, a full sentence) do count.
+    own = [
+        "Россия и Китай начинают совместные учения в Балтийском море. "
+        "Москва и Пекин укрепляют военное сотрудничество."
+    ]
+    assert level("Бюджет Германии", _article_about_germany(own), "ru") in ("related", "core")
+
+
+def test_teaser_block_ends_at_the_excerpt_or_a_sentence() -> None:
+    # After the excerpt ("…") the article resumes, even with a short title-like subheading.
+    lines = clean_lines(
+        "Начало статьи.\nТакже по теме\nЗаголовок\nНачало анонса…\nПодзаголовок\nКонец.",
+        load_taxonomy(),
+    )
+    assert lines == ["Начало статьи.", "Подзаголовок", "Конец."]
+    lines = clean_lines(
+        "Read more:\nA headline\nAnother headline\nThe story goes on.", load_taxonomy()
+    )
+    assert lines == ["The story goes on."]
 
 
 def test_en_china_chinatown_trap() -> None:
