@@ -113,6 +113,11 @@ _LINK_MAX_GAP = 1
 # headline): it is judged on how much of it is about the pair, not on whether the pair is named
 # together once (`_judge_long`).
 LONG_STORY = 15
+# … and of at least this many characters: sentence counts depend on style (a Telegram post of
+# sixteen short sentences is still one post, whose subject is everything in it). Chinese packs
+# about two and a half times as much into a character.
+_LONG_CHARS = {"zh": 800}
+_LONG_CHARS_DEFAULT = 2000
 # In a long article a thread on the pair is this many linked sentences (strength >= 2) in one
 # paragraph or two neighbouring ones: "one substantial paragraph" (LABELING.md); a single
 # sentence, however strong, is a passing mention.
@@ -309,7 +314,11 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
 
 
 def _judge_story(
-    heading: str | None, sentences: list[Sentence], n_body: int, headline_first: bool
+    heading: str | None,
+    sentences: list[Sentence],
+    n_body: int,
+    headline_first: bool,
+    long_text: bool = True,
 ) -> Story:
     """Level and score of one story from its sentence strengths."""
     title = [s for s in sentences if s.is_title]
@@ -318,7 +327,7 @@ def _judge_story(
         # No title given (a Telegram post): its first sentence is the headline.
         title, body = body[:1], body[1:]
         n_body -= 1
-    if n_body >= LONG_STORY:
+    if n_body >= LONG_STORY and long_text:
         return _judge_long(heading, sentences, title, body, n_body)
     t = max((s.strength for s in title), default=0)
     lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
@@ -460,8 +469,19 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
+    chars = [0] * len(raw_stories)
+    for p in paras:
+        if p.index >= 0 and not p.dropped:
+            chars[p.story] += len(p.text)
+    long_chars = _LONG_CHARS.get(rules.lang, _LONG_CHARS_DEFAULT)
     return [
-        _judge_story(heading, by_story[k], n_body[k] if k < len(n_body) else 0, headline_first)
+        _judge_story(
+            heading,
+            by_story[k],
+            n_body[k] if k < len(n_body) else 0,
+            headline_first,
+            chars[k] >= long_chars,
+        )
         for k, (heading, _) in enumerate(raw_stories)
     ]
 

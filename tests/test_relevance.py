@@ -399,6 +399,35 @@ def test_teaser_block_ends_at_the_excerpt_or_a_sentence() -> None:
     assert lines == ["The story goes on."]
 
 
+def test_a_post_of_many_short_sentences_is_judged_as_a_post() -> None:
+    # Sixteen short sentences (~800 characters) about prices in Russia, one of them on clinics
+    # switching to Chinese goods: a post is about everything in it, so that sentence counts.
+    filler = [f"Цена выросла на {n} процентов." for n in range(1, 15)]
+    text = "\n".join(
+        ["Брекеты подорожали в России вдвое."]
+        + filler[:7]
+        + ["Российские клиники переходят на поставки брекетов из Китая."]
+        + filler[7:]
+    )
+    assert len(text) < 2000
+    assert level(None, text, "ru") == "related"
+    # The same sentence in a long article (same sentences, each paragraph much longer) is one
+    # passing mention.
+    long_filler = [
+        f"Цена выросла на {n} процентов, сообщили аналитики рынка, изучив отчёты клиник "
+        f"и страховых компаний за последние годы в разных городах страны."
+        for n in range(1, 15)
+    ]
+    long_text = "\n".join(
+        ["Брекеты подорожали в России вдвое."]
+        + long_filler[:7]
+        + ["Российские клиники переходят на поставки брекетов из Китая."]
+        + long_filler[7:]
+    )
+    assert len(long_text) > 2000
+    assert level(None, long_text, "ru") == "passing"
+
+
 def test_en_china_chinatown_trap() -> None:
     text = "Russian tourists flocked to Chinatown in San Francisco for the new year parade."
     assert level("Parade draws crowds", text, "en") == "none"
