@@ -428,6 +428,16 @@ def test_a_post_of_many_short_sentences_is_judged_as_a_post() -> None:
     assert level(None, long_text, "ru") == "passing"
 
 
+def test_a_third_party_that_speaks_is_not_an_actor_on_the_pair() -> None:
+    # The speaker's country comes before "считает, что": what is said is about the two.
+    said = "Посол Германии в Японии считает, что Россия получает военную помощь от Китая и Ирана."
+    assert level(None, said, "ru") in RELEVANT
+    # A third party acting on both (no speech phrase) still makes them its objects.
+    assert level(None, "Посол Германии раскритиковал Россию и Китай за учения.", "ru") == "passing"
+    said_en = "Germany's envoy to Japan said that Russia gets military help from China and Iran."
+    assert level(None, said_en, "en") in RELEVANT
+
+
 def test_en_china_chinatown_trap() -> None:
     text = "Russian tourists flocked to Chinatown in San Francisco for the new year parade."
     assert level("Parade draws crowds", text, "en") == "none"
