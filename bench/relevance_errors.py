@@ -1,6 +1,7 @@
 """Relevance errors on the reviewed items (dev + train), with the sentences and signals behind them.
 
-Run: .venv/bin/python bench/relevance_errors.py [--lang ru] [--kind full] [--fp|--fn] [--all-sentences]
+Run: .venv/bin/python bench/relevance_errors.py [--lang ru] [--kind full] [--fp|--fn]
+     [--all-sentences]
 
 For each item judged relevant but labelled not (false positive) or the reverse (false negative):
 the label and the judgement, the label's note, and every sentence of the best story that has a
@@ -21,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 from bench.labelled import LABEL_FILES, load  # noqa: E402
 from extractors.classify import classify  # noqa: E402
-from extractors.relevance import LEVELS, analyse  # noqa: E402
+from extractors.relevance import LEVELS, Signals, analyse  # noqa: E402
 
 RELEVANT = {"core", "related"}
 
@@ -37,7 +38,7 @@ def _notes() -> dict[str, str]:
     return out
 
 
-def _flags(sig: object) -> str:
+def _flags(sig: Signals | None) -> str:
     if sig is None:
         return ""
     fields = [f for f in getattr(sig, "__slots__", ()) if f not in ("china", "russia")]
@@ -48,7 +49,7 @@ def _flags(sig: object) -> str:
             on.append(f)
         elif isinstance(v, int) and not isinstance(v, bool) and v:
             on.append(f"{f}={v}")
-    side = ("C" if getattr(sig, "china") else "") + ("R" if getattr(sig, "russia") else "")
+    side = ("C" if sig.china else "") + ("R" if sig.russia else "")
     return f"[{side}] " + " ".join(on)
 
 

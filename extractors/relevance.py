@@ -287,8 +287,9 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
     A Russian outlet on "Chinese cars take the taxi fleets" names only China: Russia, where the
     cars are sold, is the other side. Only in the headline and the lead (the subject of the
     item), only when the sentence holds an `implicit` phrase (the other side's goods, firms or
-    banks as actors on a market), names no other country or third party (their market, not
-    ours), and does not name the home side already.
+    banks as actors on a market) and names no other country or third party (their market, not
+    ours). Where the home side is named too (a Russian city as the place), the phrase is the
+    trade between the two.
     """
     implicit = rules.matchers.get("implicit")
     if rules.home is None or implicit is None:
@@ -296,10 +297,10 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
     others = rules.matchers["others"]
     other_side = "china" if rules.home == "russia" else "russia"
     for u in units:
-        if not u.lead or other_side not in u.hits or rules.home in u.hits:
+        if not u.lead or other_side not in u.hits:
             continue
-        if u.china() and u.russia():  # the pair is named already
-            continue
+        if "bilateral" in u.hits or "bilateral_multi" in u.hits:
+            continue  # the pair is named already
         text = masked[u.start : u.start + len(u.sentence.text)]
         found = implicit.spans(text)
         if not found:
@@ -308,9 +309,11 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
         if any(m is not None and m.search(text) for m in (others, third)):
             continue
         a, b = found[0]
-        u.hits[rules.home] = [(u.start + a, u.start + b)]
-        # The goods or firms of one side on the other's market are trade between the two.
-        u.hits["implicit"] = u.hits[rules.home]
+        if rules.home not in u.hits:
+            u.hits[rules.home] = [(u.start + a, u.start + b)]
+        # The goods or firms of one side on the other's market are trade between the two, also
+        # where the home side is named as the place ("Chinese parcels stuck in Blagoveshchensk").
+        u.hits["implicit"] = [(u.start + a, u.start + b)]
 
 
 def _judge_story(

@@ -404,10 +404,12 @@ def test_a_post_of_many_short_sentences_is_judged_as_a_post() -> None:
     # switching to Chinese goods: a post is about everything in it, so that sentence counts.
     filler = [f"Цена выросла на {n} процентов." for n in range(1, 15)]
     text = "\n".join(
-        ["Брекеты подорожали в России вдвое."]
-        + filler[:7]
-        + ["Российские клиники переходят на поставки брекетов из Китая."]
-        + filler[7:]
+        [
+            "Брекеты подорожали в России вдвое.",
+            *filler[:7],
+            "Российские клиники переходят на поставки брекетов из Китая.",
+            *filler[7:],
+        ]
     )
     assert len(text) < 2000
     assert level(None, text, "ru") == "related"
@@ -419,10 +421,12 @@ def test_a_post_of_many_short_sentences_is_judged_as_a_post() -> None:
         for n in range(1, 15)
     ]
     long_text = "\n".join(
-        ["Брекеты подорожали в России вдвое."]
-        + long_filler[:7]
-        + ["Российские клиники переходят на поставки брекетов из Китая."]
-        + long_filler[7:]
+        [
+            "Брекеты подорожали в России вдвое.",
+            *long_filler[:7],
+            "Российские клиники переходят на поставки брекетов из Китая.",
+            *long_filler[7:],
+        ]
     )
     assert len(long_text) > 2000
     assert level(None, long_text, "ru") == "passing"
@@ -436,6 +440,21 @@ def test_a_third_party_that_speaks_is_not_an_actor_on_the_pair() -> None:
     assert level(None, "Посол Германии раскритиковал Россию и Китай за учения.", "ru") == "passing"
     said_en = "Germany's envoy to Japan said that Russia gets military help from China and Iran."
     assert level(None, said_en, "en") in RELEVANT
+
+
+def test_ru_russian_regions_stand_for_russia() -> None:
+    # A city or region of Russia is Russia as Moscow is: a passenger line from it to China.
+    text = "Авиакомпания откроет пассажирские рейсы из Хабаровска в Харбин и Пекин."
+    assert level(None, text, "ru") in RELEVANT
+    assert level(None, "В Хабаровске выпал снег.", "ru") == "none"
+
+
+def test_ru_implicit_trade_phrase_counts_where_the_home_city_is_named() -> None:
+    # Chinese goods (an implicit-side phrase) held in a Russian city: trade between the two.
+    text = "Посылки из китайских магазинов застряли на таможне во Владивостоке."
+    assert level(None, text, "ru") in RELEVANT
+    # Without the goods phrase, China and a Russian city are only named side by side.
+    assert level(None, "Во Владивостоке прошёл фестиваль, в Китае прошли дожди.", "ru") == "passing"
 
 
 def test_en_china_chinatown_trap() -> None:
