@@ -114,10 +114,9 @@ _LINK_MAX_GAP = 1
 # together once (`_judge_long`).
 LONG_STORY = 15
 # … and of at least this many characters: sentence counts depend on style (a Telegram post of
-# sixteen short sentences is still one post, whose subject is everything in it). Chinese packs
-# about two and a half times as much into a character.
-_LONG_CHARS = {"zh": 800}
-_LONG_CHARS_DEFAULT = 2000
+# sixteen short sentences is still one post, whose subject is everything in it; a CCTV story of
+# twenty short sentences is one broadcast item).
+LONG_CHARS = 2000
 # In a long article a thread on the pair is this many linked sentences (strength >= 2) in one
 # paragraph or two neighbouring ones: "one substantial paragraph" (LABELING.md); a single
 # sentence, however strong, is a passing mention.
@@ -269,6 +268,35 @@ def _score_units(
         u.sentence.signals = sig
         u.sentence.strength = sentence_strength(sig, tax.list_min_others, u.lead)
     link_sentences(groups, tax.list_min_others)
+    _continue_pair(units, masked, rules)
+
+
+def _continue_pair(units: list[Unit], masked: str, rules: LanguageRules) -> None:
+    """A sentence whose subject is "they" right after one on the two acting is about them.
+
+    "Russia and China jointly drafted a roadmap. They proposed that North Korea …": the second
+    sentence names neither side but continues what the pair does, so the two make a thread (a
+    paragraph on the pair, not a single sentence). Only a pronoun or "both sides" opening the
+    next sentence of the same paragraph, after a sentence where the pair acts as one subject
+    (not the two side by side next to a third country: `_parallel`).
+    """
+    pronoun = rules.matchers.get("pair_pronoun")
+    if pronoun is None:
+        return
+    for prev, nxt in pairwise(units):
+        g = prev.sentence.signals
+        if (
+            nxt.sentence.signals is not None
+            or nxt.para is not prev.para
+            or prev.sentence.strength != 3
+            or g is None
+            or not (g.pair or g.pair_list)
+            or _parallel(prev.sentence)
+        ):
+            continue
+        found = pronoun.spans(masked[nxt.start : nxt.start + len(nxt.sentence.text)])
+        if found and found[0][0] == 0:
+            nxt.sentence.strength = 2
 
 
 def _parallel(s: Sentence) -> bool:
@@ -380,12 +408,6 @@ def _judge_long(
     for s in linked:
         per_para[s.paragraph] = per_para.get(s.paragraph, 0) + 1
     thread = max((n + per_para.get(p + 1, 0) for p, n in per_para.items()), default=0)
-    # A sentence stating the relationship itself ("中俄关系建立在…", "the Russia-China
-    # partnership is deepening") is a thread by itself: the pair with its relation word attached,
-    # no third country in it ("Russia, China, Iran, the axis of evil" is a list).
-    if any(s.strength == 3 and s.signals is not None and s.signals.relation_near_pair
-           and not s.signals.others for s in linked):  # fmt: skip
-        thread = max(thread, _THREAD_MIN)
     share = len(linked) / max(n_body, 1)
     strong = sum(1 for s in linked if s.strength == 3)
     has_c = any(s.signals is not None and s.signals.china for s in sentences)
@@ -476,14 +498,13 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     for p in paras:
         if p.index >= 0 and not p.dropped:
             chars[p.story] += len(p.text)
-    long_chars = _LONG_CHARS.get(rules.lang, _LONG_CHARS_DEFAULT)
     return [
         _judge_story(
             heading,
             by_story[k],
             n_body[k] if k < len(n_body) else 0,
             headline_first,
-            chars[k] >= long_chars,
+            chars[k] >= LONG_CHARS,
         )
         for k, (heading, _) in enumerate(raw_stories)
     ]

@@ -457,6 +457,39 @@ def test_ru_implicit_trade_phrase_counts_where_the_home_city_is_named() -> None:
     assert level(None, "Во Владивостоке прошёл фестиваль, в Китае прошли дожди.", "ru") == "passing"
 
 
+def _article_about_budgets(inserted: list[str]) -> str:
+    """A long English article on a city budget with `inserted` sentences as one paragraph."""
+    body = [
+        f"The council debated item {n} of the budget for several hours on Tuesday evening. "
+        f"Members argued over the cost of roads, schools and parks in the northern district. "
+        f"The vote on the item was postponed until the next session of the council."
+        for n in range(1, 11)
+    ]
+    return "\n".join([*body[:5], " ".join(inserted), *body[5:]])
+
+
+def test_long_article_single_sentence_on_the_pair_is_passing() -> None:
+    # LABELING.md: in a long article a single sentence naming both is a passing mention, even
+    # one with a relation word attached to the pair.
+    one = ["The mayor also praised the Russia-China partnership in a short remark."]
+    assert level("City budget approved", _article_about_budgets(one), "en") == "passing"
+
+
+def test_long_article_pronoun_continues_the_pair_into_a_thread() -> None:
+    # "They" opening the next sentence continues what the pair does: a paragraph on the two.
+    para = [
+        "Russia and China jointly drafted a roadmap for the Korean peninsula.",
+        "They proposed a freeze on missile tests and on military drills.",
+    ]
+    assert level("City budget approved", _article_about_budgets(para), "en") == "related"
+    # "They" after a sentence where the two are not one acting subject continues nothing.
+    other = [
+        "The mayor said that the roadmap was drafted by Russia in talks with China.",
+        "They proposed a freeze on missile tests and on military drills.",
+    ]
+    assert level("City budget approved", _article_about_budgets(other), "en") == "passing"
+
+
 def test_en_china_chinatown_trap() -> None:
     text = "Russian tourists flocked to Chinatown in San Francisco for the new year parade."
     assert level("Parade draws crowds", text, "en") == "none"
