@@ -360,10 +360,14 @@ def _judge_story(
         n_body -= 1
     if n_body >= LONG_STORY and long_text:
         return _judge_long(heading, sentences, title, body, n_body)
-    t = max((s.strength for s in title), default=0)
-    lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
-    strong = sum(1 for s in body if s.strength == 3)
-    mid = sum(1 for s in body if s.strength == 2)
+    # An article-length text of few sentences: "Russia and China" next to a third country are
+    # parallel actors there too, as in a long article (`_parallel`).
+    weight = [0 if long_text and _parallel(s) else s.strength for s in sentences]
+    by_id = {id(s): w for s, w in zip(sentences, weight, strict=True)}
+    t = max((by_id[id(s)] for s in title), default=0)
+    lead = max((by_id[id(s)] for s in body[:_LEAD_SENTENCES]), default=0)
+    strong = sum(1 for s in body if by_id[id(s)] == 3)
+    mid = sum(1 for s in body if by_id[id(s)] == 2)
     has_c = any(s.signals is not None and s.signals.china for s in sentences)
     has_r = any(s.signals is not None and s.signals.russia for s in sentences)
     co = sum(1 for s in sentences if s.strength >= 1)

@@ -490,6 +490,21 @@ def test_long_article_pronoun_continues_the_pair_into_a_thread() -> None:
     assert level("City budget approved", _article_about_budgets(other), "en") == "passing"
 
 
+def test_article_of_few_long_sentences_reads_russia_and_china_next_to_a_third_as_parallel() -> None:
+    # Ten long sentences (over 2,000 characters): an article, though under 15 sentences. The
+    # two as North Korea's protectors, no word relating them, are parallel actors.
+    body = [
+        f"Analysts in Seoul spent the week discussing test number {n} of the regime's missiles, "
+        f"the reaction of the markets in the region, and the statements made by the officials "
+        f"of the ministry of defence about the readiness of the armed forces for a new crisis."
+        for n in range(1, 10)
+    ]
+    protect = "Russia and China supply North Korea with oil and shield it from sanctions."
+    text = "\n".join([*body[:4], protect, *body[4:]])
+    assert len(text) > 2000
+    assert level("Missile tests continue", text, "en") == "passing"
+
+
 def test_en_china_chinatown_trap() -> None:
     text = "Russian tourists flocked to Chinatown in San Francisco for the new year parade."
     assert level("Parade draws crowds", text, "en") == "none"
