@@ -80,7 +80,10 @@ __all__ = [
 
 # relevance-3 (issue 13): long articles judged on their thread, the implicit side, multilateral
 # formats, European languages.
-RELEVANCE_VERSION = "relevance-3"
+# relevance-4 (issue 13): related-article teasers carry no weight; a long article is long in
+# characters too; a single sentence in a long article is passing, "they" continues the pair; a
+# speaker is not an actor; Russia's regions stand for Russia (docs/BENCHMARKS.md).
+RELEVANCE_VERSION = "relevance-4"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
