@@ -15,6 +15,7 @@ from extractors.classify.relevance import (
     judge_relevance,
     load_taxonomy,
 )
+from extractors.classify.textunits import clean_lines
 
 REPO = Path(__file__).resolve().parent.parent
 RELEVANT = {"core", "related"}
@@ -359,6 +360,151 @@ def test_en_sidebar_of_unrelated_headlines_is_ignored() -> None:
     assert level("Council approves library budget", text, "en") == "none"
 
 
+def _article_about_germany(inserted: list[str]) -> str:
+    """A long Russian article on German politics with `inserted` lines in its middle."""
+    body = [
+        f"Правительство Германии в {n}-й раз обсудило бюджет, сообщили в Берлине. "
+        f"Депутаты бундестага спорили о расходах на дороги {n} часа."
+        for n in range(1, 9)
+    ]
+    return "\n".join(body[:4] + inserted + body[4:])
+
+
+def test_ru_related_article_teaser_in_the_body_carries_no_weight() -> None:
+    # An embedded "Также по теме" block: the linked article's headline and its cut-off excerpt.
+    teaser = [
+        "Также по теме",
+        "Курс на сближение: как Россия и Китай наращивают военное сотрудничество",
+        "Россия и Китай начинают совместные учения в Балтийском море. Корабли ВМФ Китая...",
+    ]
+    assert level("Бюджет Германии", _article_about_germany(teaser), "ru") in ("none", "passing")
+    # The same lines as the article's own paragraph (no marker, a full sentence) do count.
+    own = [
+        "Россия и Китай начинают совместные учения в Балтийском море. "
+        "Москва и Пекин укрепляют военное сотрудничество."
+    ]
+    assert level("Бюджет Германии", _article_about_germany(own), "ru") in ("related", "core")
+
+
+def test_teaser_block_ends_at_the_excerpt_or_a_sentence() -> None:
+    # After the excerpt ("…") the article resumes, even with a short title-like subheading.
+    lines = clean_lines(
+        "Начало статьи.\nТакже по теме\nЗаголовок\nНачало анонса…\nПодзаголовок\nКонец.",
+        load_taxonomy(),
+    )
+    assert lines == ["Начало статьи.", "Подзаголовок", "Конец."]
+    lines = clean_lines(
+        "Read more:\nA headline\nAnother headline\nThe story goes on.", load_taxonomy()
+    )
+    assert lines == ["The story goes on."]
+
+
+def test_a_post_of_many_short_sentences_is_judged_as_a_post() -> None:
+    # Sixteen short sentences (~800 characters) about prices in Russia, one of them on clinics
+    # switching to Chinese goods: a post is about everything in it, so that sentence counts.
+    filler = [f"Цена выросла на {n} процентов." for n in range(1, 15)]
+    text = "\n".join(
+        [
+            "Брекеты подорожали в России вдвое.",
+            *filler[:7],
+            "Российские клиники переходят на поставки брекетов из Китая.",
+            *filler[7:],
+        ]
+    )
+    assert len(text) < 2000
+    assert level(None, text, "ru") == "related"
+    # The same sentence in a long article (same sentences, each paragraph much longer) is one
+    # passing mention.
+    long_filler = [
+        f"Цена выросла на {n} процентов, сообщили аналитики рынка, изучив отчёты клиник "
+        f"и страховых компаний за последние годы в разных городах страны."
+        for n in range(1, 15)
+    ]
+    long_text = "\n".join(
+        [
+            "Брекеты подорожали в России вдвое.",
+            *long_filler[:7],
+            "Российские клиники переходят на поставки брекетов из Китая.",
+            *long_filler[7:],
+        ]
+    )
+    assert len(long_text) > 2000
+    assert level(None, long_text, "ru") == "passing"
+
+
+def test_a_third_party_that_speaks_is_not_an_actor_on_the_pair() -> None:
+    # The speaker's country comes before "считает, что": what is said is about the two.
+    said = "Посол Германии в Японии считает, что Россия получает военную помощь от Китая и Ирана."
+    assert level(None, said, "ru") in RELEVANT
+    # A third party acting on both (no speech phrase) still makes them its objects.
+    assert level(None, "Посол Германии раскритиковал Россию и Китай за учения.", "ru") == "passing"
+    said_en = "Germany's envoy to Japan said that Russia gets military help from China and Iran."
+    assert level(None, said_en, "en") in RELEVANT
+
+
+def test_ru_russian_regions_stand_for_russia() -> None:
+    # A city or region of Russia is Russia as Moscow is: a passenger line from it to China.
+    text = "Авиакомпания откроет пассажирские рейсы из Хабаровска в Харбин и Пекин."
+    assert level(None, text, "ru") in RELEVANT
+    assert level(None, "В Хабаровске выпал снег.", "ru") == "none"
+
+
+def test_ru_implicit_trade_phrase_counts_where_the_home_city_is_named() -> None:
+    # Chinese goods (an implicit-side phrase) held in a Russian city: trade between the two.
+    text = "Посылки из китайских магазинов застряли на таможне во Владивостоке."
+    assert level(None, text, "ru") in RELEVANT
+    # Without the goods phrase, China and a Russian city are only named side by side.
+    assert level(None, "Во Владивостоке прошёл фестиваль, в Китае прошли дожди.", "ru") == "passing"
+
+
+def _article_about_budgets(inserted: list[str]) -> str:
+    """A long English article on a city budget with `inserted` sentences as one paragraph."""
+    body = [
+        f"The council debated item {n} of the budget for several hours on Tuesday evening. "
+        f"Members argued over the cost of roads, schools and parks in the northern district. "
+        f"The vote on the item was postponed until the next session of the council."
+        for n in range(1, 11)
+    ]
+    return "\n".join([*body[:5], " ".join(inserted), *body[5:]])
+
+
+def test_long_article_single_sentence_on_the_pair_is_passing() -> None:
+    # LABELING.md: in a long article a single sentence naming both is a passing mention, even
+    # one with a relation word attached to the pair.
+    one = ["The mayor also praised the Russia-China partnership in a short remark."]
+    assert level("City budget approved", _article_about_budgets(one), "en") == "passing"
+
+
+def test_long_article_pronoun_continues_the_pair_into_a_thread() -> None:
+    # "They" opening the next sentence continues what the pair does: a paragraph on the two.
+    para = [
+        "Russia and China jointly drafted a roadmap for the Korean peninsula.",
+        "They proposed a freeze on missile tests and on military drills.",
+    ]
+    assert level("City budget approved", _article_about_budgets(para), "en") == "related"
+    # "They" after a sentence where the two are not one acting subject continues nothing.
+    other = [
+        "The mayor said that the roadmap was drafted by Russia in talks with China.",
+        "They proposed a freeze on missile tests and on military drills.",
+    ]
+    assert level("City budget approved", _article_about_budgets(other), "en") == "passing"
+
+
+def test_article_of_few_long_sentences_reads_russia_and_china_next_to_a_third_as_parallel() -> None:
+    # Ten long sentences (over 2,000 characters): an article, though under 15 sentences. The
+    # two as North Korea's protectors, no word relating them, are parallel actors.
+    body = [
+        f"Analysts in Seoul spent the week discussing test number {n} of the regime's missiles, "
+        f"the reaction of the markets in the region, and the statements made by the officials "
+        f"of the ministry of defence about the readiness of the armed forces for a new crisis."
+        for n in range(1, 10)
+    ]
+    protect = "Russia and China supply North Korea with oil and shield it from sanctions."
+    text = "\n".join([*body[:4], protect, *body[4:]])
+    assert len(text) > 2000
+    assert level("Missile tests continue", text, "en") == "passing"
+
+
 def test_en_china_chinatown_trap() -> None:
     text = "Russian tourists flocked to Chinatown in San Francisco for the new year parade."
     assert level("Parade draws crowds", text, "en") == "none"
@@ -398,8 +544,8 @@ def test_a_custom_taxonomy_changes_the_vocabulary(tmp_path: Path) -> None:
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +
-# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-3.
-F1_MEASURED = {"zh": 0.930, "ru": 0.860, "en": 0.945, "eu": 0.889}
+# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-4.
+F1_MEASURED = {"zh": 0.936, "ru": 0.922, "en": 0.951, "eu": 1.000}
 F1_TOLERANCE = 0.02
 
 

@@ -80,7 +80,10 @@ __all__ = [
 
 # relevance-3 (issue 13): long articles judged on their thread, the implicit side, multilateral
 # formats, European languages.
-RELEVANCE_VERSION = "relevance-3"
+# relevance-4 (issue 13): related-article teasers carry no weight; a long article is long in
+# characters too; a single sentence in a long article is passing, "they" continues the pair; a
+# speaker is not an actor; Russia's regions stand for Russia (docs/BENCHMARKS.md).
+RELEVANCE_VERSION = "relevance-4"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
@@ -113,6 +116,10 @@ _LINK_MAX_GAP = 1
 # headline): it is judged on how much of it is about the pair, not on whether the pair is named
 # together once (`_judge_long`).
 LONG_STORY = 15
+# … and of at least this many characters: sentence counts depend on style (a Telegram post of
+# sixteen short sentences is still one post, whose subject is everything in it; a CCTV story of
+# twenty short sentences is one broadcast item).
+LONG_CHARS = 2000
 # In a long article a thread on the pair is this many linked sentences (strength >= 2) in one
 # paragraph or two neighbouring ones: "one substantial paragraph" (LABELING.md); a single
 # sentence, however strong, is a passing mention.
@@ -264,6 +271,35 @@ def _score_units(
         u.sentence.signals = sig
         u.sentence.strength = sentence_strength(sig, tax.list_min_others, u.lead)
     link_sentences(groups, tax.list_min_others)
+    _continue_pair(units, masked, rules)
+
+
+def _continue_pair(units: list[Unit], masked: str, rules: LanguageRules) -> None:
+    """A sentence whose subject is "they" right after one on the two acting is about them.
+
+    "Russia and China jointly drafted a roadmap. They proposed that North Korea …": the second
+    sentence names neither side but continues what the pair does, so the two make a thread (a
+    paragraph on the pair, not a single sentence). Only a pronoun or "both sides" opening the
+    next sentence of the same paragraph, after a sentence where the pair acts as one subject
+    (not the two side by side next to a third country: `_parallel`).
+    """
+    pronoun = rules.matchers.get("pair_pronoun")
+    if pronoun is None:
+        return
+    for prev, nxt in pairwise(units):
+        g = prev.sentence.signals
+        if (
+            nxt.sentence.signals is not None
+            or nxt.para is not prev.para
+            or prev.sentence.strength != 3
+            or g is None
+            or not (g.pair or g.pair_list)
+            or _parallel(prev.sentence)
+        ):
+            continue
+        found = pronoun.spans(masked[nxt.start : nxt.start + len(nxt.sentence.text)])
+        if found and found[0][0] == 0:
+            nxt.sentence.strength = 2
 
 
 def _parallel(s: Sentence) -> bool:
@@ -282,8 +318,9 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
     A Russian outlet on "Chinese cars take the taxi fleets" names only China: Russia, where the
     cars are sold, is the other side. Only in the headline and the lead (the subject of the
     item), only when the sentence holds an `implicit` phrase (the other side's goods, firms or
-    banks as actors on a market), names no other country or third party (their market, not
-    ours), and does not name the home side already.
+    banks as actors on a market) and names no other country or third party (their market, not
+    ours). Where the home side is named too (a Russian city as the place), the phrase is the
+    trade between the two.
     """
     implicit = rules.matchers.get("implicit")
     if rules.home is None or implicit is None:
@@ -291,10 +328,10 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
     others = rules.matchers["others"]
     other_side = "china" if rules.home == "russia" else "russia"
     for u in units:
-        if not u.lead or other_side not in u.hits or rules.home in u.hits:
+        if not u.lead or other_side not in u.hits:
             continue
-        if u.china() and u.russia():  # the pair is named already
-            continue
+        if "bilateral" in u.hits or "bilateral_multi" in u.hits:
+            continue  # the pair is named already
         text = masked[u.start : u.start + len(u.sentence.text)]
         found = implicit.spans(text)
         if not found:
@@ -303,13 +340,19 @@ def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Ta
         if any(m is not None and m.search(text) for m in (others, third)):
             continue
         a, b = found[0]
-        u.hits[rules.home] = [(u.start + a, u.start + b)]
-        # The goods or firms of one side on the other's market are trade between the two.
-        u.hits["implicit"] = u.hits[rules.home]
+        if rules.home not in u.hits:
+            u.hits[rules.home] = [(u.start + a, u.start + b)]
+        # The goods or firms of one side on the other's market are trade between the two, also
+        # where the home side is named as the place ("Chinese parcels stuck in Blagoveshchensk").
+        u.hits["implicit"] = [(u.start + a, u.start + b)]
 
 
 def _judge_story(
-    heading: str | None, sentences: list[Sentence], n_body: int, headline_first: bool
+    heading: str | None,
+    sentences: list[Sentence],
+    n_body: int,
+    headline_first: bool,
+    long_text: bool = True,
 ) -> Story:
     """Level and score of one story from its sentence strengths."""
     title = [s for s in sentences if s.is_title]
@@ -318,12 +361,16 @@ def _judge_story(
         # No title given (a Telegram post): its first sentence is the headline.
         title, body = body[:1], body[1:]
         n_body -= 1
-    if n_body >= LONG_STORY:
+    if n_body >= LONG_STORY and long_text:
         return _judge_long(heading, sentences, title, body, n_body)
-    t = max((s.strength for s in title), default=0)
-    lead = max((s.strength for s in body[:_LEAD_SENTENCES]), default=0)
-    strong = sum(1 for s in body if s.strength == 3)
-    mid = sum(1 for s in body if s.strength == 2)
+    # An article-length text of few sentences: "Russia and China" next to a third country are
+    # parallel actors there too, as in a long article (`_parallel`).
+    weight = [0 if long_text and _parallel(s) else s.strength for s in sentences]
+    by_id = {id(s): w for s, w in zip(sentences, weight, strict=True)}
+    t = max((by_id[id(s)] for s in title), default=0)
+    lead = max((by_id[id(s)] for s in body[:_LEAD_SENTENCES]), default=0)
+    strong = sum(1 for s in body if by_id[id(s)] == 3)
+    mid = sum(1 for s in body if by_id[id(s)] == 2)
     has_c = any(s.signals is not None and s.signals.china for s in sentences)
     has_r = any(s.signals is not None and s.signals.russia for s in sentences)
     co = sum(1 for s in sentences if s.strength >= 1)
@@ -368,12 +415,6 @@ def _judge_long(
     for s in linked:
         per_para[s.paragraph] = per_para.get(s.paragraph, 0) + 1
     thread = max((n + per_para.get(p + 1, 0) for p, n in per_para.items()), default=0)
-    # A sentence stating the relationship itself ("中俄关系建立在…", "the Russia-China
-    # partnership is deepening") is a thread by itself: the pair with its relation word attached,
-    # no third country in it ("Russia, China, Iran, the axis of evil" is a list).
-    if any(s.strength == 3 and s.signals is not None and s.signals.relation_near_pair
-           and not s.signals.others for s in linked):  # fmt: skip
-        thread = max(thread, _THREAD_MIN)
     share = len(linked) / max(n_body, 1)
     strong = sum(1 for s in linked if s.strength == 3)
     has_c = any(s.signals is not None and s.signals.china for s in sentences)
@@ -460,8 +501,18 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
+    chars = [0] * len(raw_stories)
+    for p in paras:
+        if p.index >= 0 and not p.dropped:
+            chars[p.story] += len(p.text)
     return [
-        _judge_story(heading, by_story[k], n_body[k] if k < len(n_body) else 0, headline_first)
+        _judge_story(
+            heading,
+            by_story[k],
+            n_body[k] if k < len(n_body) else 0,
+            headline_first,
+            chars[k] >= LONG_CHARS,
+        )
         for k, (heading, _) in enumerate(raw_stories)
     ]
 

@@ -124,6 +124,8 @@ def sentence_signals(
         if cat == "others":
             other_names = {text[a:b] for a, b in found}
         detail[cat] = [(unit.start + a, unit.start + b) for a, b in found[:_MAX_SPANS]]
+    if _drop_speaker(detail, text, unit.start, h, rules):
+        other_names = {masked[a:b] for a, b in detail["others"]}
     objects = detail["pair_object"]
     all_pair = pair + multi
     side_c = china + all_pair
@@ -161,6 +163,42 @@ def sentence_signals(
         same_list=len(other_names) > 0
         and _same_enumeration(masked, china, russia, detail["others"]),
     )
+
+
+def _drop_speaker(
+    detail: dict[str, list[Span]],
+    text: str,
+    start: int,
+    hits: dict[str, list[Span]],
+    rules: LanguageRules,
+) -> bool:
+    """Forget the third parties of a reported statement's speaker ("посол Украины считает, что …").
+
+    A speech phrase ("считает, что", "said that") between a third party and the first side
+    makes the third party the one who speaks, not an actor on the pair: what the sentence says
+    about China and Russia is the clause after it. Countries and third parties named before the
+    phrase are dropped from the sentence's signals (True when some were).
+    """
+    speech = rules.matchers.get("speech")
+    third = detail["others"] + detail["third_parties"]
+    if speech is None or not third:
+        return False
+    sides = [
+        a
+        for cat in ("china", "russia", "bilateral", "bilateral_multi")
+        for a, _ in hits.get(cat, [])
+    ]
+    if not sides:
+        return False
+    first_side = min(sides)
+    if min(a for a, _ in third) >= first_side:
+        return False
+    cut = max((start + b for a, b in speech.spans(text) if start + b <= first_side), default=-1)
+    if cut < 0:
+        return False
+    for cat in ("others", "third_parties"):
+        detail[cat] = [sp for sp in detail[cat] if sp[0] >= cut]
+    return True
 
 
 def _same_enumeration(text: str, china: list[Span], russia: list[Span], others: list[Span]) -> bool:

@@ -36,6 +36,12 @@ _ABBREVIATION_END = re.compile(
     re.IGNORECASE,
 )
 _ABBREVIATION_TAIL = 12  # characters before a split looked at for an abbreviation
+# Inside a sidebar of linked articles (a "Related:" / "Также по теме" block in the body): a line
+# this short without a sentence's end is a linked headline, one ending in an ellipsis the linked
+# article's cut-off excerpt (RT: "Также по теме / <headline> / <first words>...").
+_SIDEBAR_LINE = 200
+_SENTENCE_END = re.compile(r"[.!?。！？;；:：][\"»”’)）]*$")
+_TEASER_EXCERPT = re.compile(r"(?:\.\.\.|…)[\"»”’)）]*$")
 _ZH_END = re.compile(r"[。！？；!?]+")
 _WEST_END = re.compile(rf"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[{UPPER}0-9]")
 
@@ -101,10 +107,16 @@ def clean_lines(text: str, tax: Taxonomy) -> list[str]:
         if tax.sidebar_start is not None and tax.sidebar_start.match(line):
             in_sidebar = True
             continue
-        # A sidebar is a run of short link-like lines; a long line means the article resumed.
-        if in_sidebar and len(line) < 200:
-            continue
-        in_sidebar = False
+        if in_sidebar:
+            # A sidebar is a run of linked headlines: short lines without a sentence's end, each
+            # perhaps followed by its cut-off excerpt ("…"), which closes the teaser. A sentence
+            # or a long line means the article resumed.
+            if len(line) < _SIDEBAR_LINE and _TEASER_EXCERPT.search(line):
+                in_sidebar = False
+                continue
+            if len(line) < _SIDEBAR_LINE and not _SENTENCE_END.search(line):
+                continue
+            in_sidebar = False
         if (
             tax.menu_line is not None
             and len(line) < 200
