@@ -9,11 +9,14 @@ Diplomacy is the frame of the relationship itself: it is kept next to a field to
 cues outweigh the field's (a foreign minister commenting on the war is a conflict item, not a
 diplomacy one). When no topic reaches the threshold, a single cue in a sentence where the sides
 meet still names the topic; only an item without any field cue defaults to diplomacy.
+Energy is a field with its own trade: trade and economy words in a sentence about energy (gas
+exports, an energy business forum) count for energy, not for trade_economy.
 `focus()` is shared with extractors/stance.py and cached, so both run one relevance analysis.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from bisect import bisect_right
 from collections.abc import Mapping
@@ -29,7 +32,8 @@ from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
-TOPICS_VERSION = "topics-3"
+# topics-4: trade words in a sentence about energy count for energy (`_topic_scores`).
+TOPICS_VERSION = "topics-4"
 
 TOPICS: tuple[str, ...] = (
     "diplomacy",
@@ -60,6 +64,11 @@ _TOPIC_FALLBACK_MIN = W_FOCUS
 # A relevant item with no field cue at all is about the relationship itself.
 _DEFAULT_TOPIC = "diplomacy"
 _RELEVANT = frozenset({"core", "related"})
+# (topic, field): the topic's cues in a sentence about the field (and no third field) describe
+# the field's own business and count for the field only (`_topic_scores`).
+_SUBSUMED = ("trade_economy", "energy")
+# Where a story (the context part) is cut into sentences for that rule.
+_SENTENCE_END = re.compile(r"[。！？；!?\n]+|[.…]+\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +221,11 @@ def count_hits(matcher: Matcher, text: str, cap: int) -> int:
     return len(seen)
 
 
-def weighted_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, float]:
-    """Cue score per label over a focus: title, interaction sentences and context, weighted."""
+def _scan(
+    f: Focus, matchers: Mapping[str, Matcher]
+) -> tuple[list[tuple[str, float, int]], list[int], dict[str, dict[int, set[tuple[int, int]]]]]:
+    """The focus's parts (text, weight, cap), their start offsets in the joined lower-cased text
+    and, per label, the spans of its matches filed under their part."""
     parts: list[tuple[str, float, int]] = [(t, W_TITLE, _CAP_SENTENCE) for t in f.titles]
     parts += [(s, W_FOCUS, _CAP_SENTENCE) for s in f.sentences]
     if f.context:
@@ -226,16 +238,65 @@ def weighted_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, floa
         starts.append(pos)
         pos += len(text) + 1
     joined = "\n".join(text for text, _, _ in parts).lower()
-    scores = dict.fromkeys(matchers, 0.0)
+    found: dict[str, dict[int, set[tuple[int, int]]]] = {}
     for label, matcher in matchers.items():
         seen: dict[int, set[tuple[int, int]]] = {}
         for m in matcher.finditer(joined):
-            k = bisect_right(starts, m.start()) - 1
-            spans = seen.setdefault(k, set())
-            if len(spans) < parts[k][2]:
-                spans.add(m.span())
-        scores[label] = sum(parts[k][1] * len(spans) for k, spans in seen.items())
-    return scores
+            seen.setdefault(bisect_right(starts, m.start()) - 1, set()).add(m.span())
+        found[label] = seen
+    return parts, starts, found
+
+
+def _score(parts: list[tuple[str, float, int]], seen: dict[int, set[tuple[int, int]]]) -> float:
+    """Weighted hits of one label: each part's distinct hits up to its cap, times its weight."""
+    return sum(parts[k][1] * min(len(spans), parts[k][2]) for k, spans in seen.items())
+
+
+def weighted_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, float]:
+    """Cue score per label over a focus: title, interaction sentences and context, weighted."""
+    parts, _, found = _scan(f, matchers)
+    return {label: _score(parts, found[label]) for label in matchers}
+
+
+def _sentence_key(k: int, pos: int, context_ends: list[int] | None) -> tuple[int, int]:
+    """(part, sentence) of a hit at `pos`: a title or a focus sentence is one sentence; the
+    context part (a whole story) is cut at `context_ends` (offsets in the joined text)."""
+    return (k, 0) if context_ends is None else (k, bisect_right(context_ends, pos))
+
+
+def _topic_scores(f: Focus, matchers: Mapping[str, Matcher]) -> dict[str, float]:
+    """`weighted_scores` of the topics, with the words of a field's own trade left to the field.
+
+    In a sentence about energy ("gas exports", "the energy business forum", "oil supplies under
+    a trade deal") the trade and economy words describe the energy trade: they count for energy,
+    not for trade_economy as a topic of its own. A sentence that lists more fields than these
+    two ("trade, energy, culture and youth") is an enumeration of the relationship's fields, and
+    its words count for each.
+    """
+    parts, starts, found = _scan(f, matchers)
+    sub, by = _SUBSUMED
+    sub_hits, by_hits = found.get(sub), found.get(by)
+    if not (sub_hits and by_hits and set(sub_hits) & set(by_hits)):
+        return {label: _score(parts, found[label]) for label in matchers}
+    ctx = len(parts) - 1 if f.context else -1
+    ends = [starts[ctx] + m.end() for m in _SENTENCE_END.finditer(f.context)] if ctx >= 0 else []
+
+    def key(k: int, pos: int) -> tuple[int, int]:
+        return _sentence_key(k, pos, ends if k == ctx else None)
+
+    fields: dict[tuple[int, int], set[str]] = {}
+    for label, seen in found.items():
+        if label != _DEFAULT_TOPIC:
+            for k, spans in seen.items():
+                for a, _ in spans:
+                    fields.setdefault(key(k, a), set()).add(label)
+    own = {where for where, labels in fields.items() if by in labels and len(labels) <= 2}
+    kept: dict[int, set[tuple[int, int]]] = {}
+    for k, spans in sub_hits.items():
+        if rest := {sp for sp in spans if key(k, sp[0]) not in own}:
+            kept[k] = rest
+    found[sub] = kept
+    return {label: _score(parts, found[label]) for label in matchers}
 
 
 def assign_topics(
@@ -249,7 +310,7 @@ def assign_topics(
     if not f.relevant:
         return ()
     rules = load_cues().languages[f.lang]
-    scores = weighted_scores(f, rules.topics)
+    scores = _topic_scores(f, rules.topics)
     chosen = sorted(t for t, score in scores.items() if score >= _TOPIC_MIN)
     # Diplomatic words (ties, talks, an envoy) are the vehicle of most field stories; diplomacy
     # is a topic of its own only when it is what the item says most about.

@@ -142,6 +142,24 @@ def test_gas_supplies_are_no_conflict() -> None:
     assert "energy" in got and "regional_conflict" not in got
 
 
+def test_trade_words_about_energy_count_for_energy() -> None:
+    # Trade words in a sentence about gas describe the gas trade: an energy item, not two topics.
+    gas = "China and Russia sign gas export deal: Gazprom to raise pipeline supplies to China."
+    assert assign_topics(gas, gas, "en") == ("energy",)
+    zh = "中俄能源商务论坛举行"
+    body = "中俄两国能源企业签署天然气贸易协议，双方能源商务合作不断扩大。"
+    assert assign_topics(zh, body, "zh") == ("energy",)
+    # Trade beyond energy (its own sentence) is still a topic of its own.
+    both = (
+        "Russia and China sign gas export deal.\n\n"
+        "Russia and China also agree to expand trade in cars, grain and machinery."
+    )
+    assert set(assign_topics(None, both, "en")) == {"energy", "trade_economy"}
+    # A sentence listing several fields of the relationship counts for each of them.
+    fields = "中俄两国元首同意深化经贸、能源、人文等领域合作"
+    assert {"energy", "trade_economy"} <= set(assign_topics(fields, fields, "zh"))
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
