@@ -10,7 +10,9 @@ cues outweigh the field's (a foreign minister commenting on the war is a conflic
 diplomacy one). When no topic reaches the threshold, a single cue in a sentence where the sides
 meet still names the topic; only an item without any field cue defaults to diplomacy.
 Energy is a field with its own trade: trade and economy words in a sentence about energy (gas
-exports, an energy business forum) count for energy, not for trade_economy.
+exports, an energy business forum) count for energy, not for trade_economy. The headline of a
+long article (a full text) is read only when it names both sides: otherwise it states the
+article's own subject, and topics and stance come from its sentences about the pair alone.
 `focus()` is shared with extractors/stance.py and cached, so both run one relevance analysis.
 """
 
@@ -28,11 +30,12 @@ from typing import Any
 from extractors import matching
 from extractors.compiled import cached, digest_of
 from extractors.matching import script_language
-from extractors.relevance import LEVELS, Matcher, Sentence, Story, analyse
+from extractors.relevance import LEVELS, LONG_STORY, Matcher, Sentence, Story, analyse
 
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
-# topics-4: trade words in a sentence about energy count for energy (`_topic_scores`).
+# topics-4: trade words in a sentence about energy count for energy (`_topic_scores`); a long
+# article's headline counts only when it names both sides (`_headline`).
 TOPICS_VERSION = "topics-4"
 
 TOPICS: tuple[str, ...] = (
@@ -171,7 +174,13 @@ def _best_story(
 def _headline(best: Story, title: str | None) -> tuple[tuple[str, ...], int]:
     """The story's title sentences and how many of its sentences they are."""
     n_head = _headline_split(best.sentences, bool(title))
-    titles = tuple(s.text for s in best.sentences[:n_head])
+    head = best.sentences[:n_head]
+    if best.n_sentences >= LONG_STORY:
+        # A long article's headline states the article's subject, which is the pair's only when
+        # it names both sides: "North Korea tests a missile" over an article with a paragraph on
+        # Moscow and Beijing says nothing about their relationship.
+        return tuple(s.text for s in head if s.strength >= 1), n_head
+    titles = tuple(s.text for s in head)
     if not titles and best.heading:
         titles = (best.heading,)  # a roundup story's bold heading is its title
     return titles, n_head

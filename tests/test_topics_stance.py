@@ -160,6 +160,21 @@ def test_trade_words_about_energy_count_for_energy() -> None:
     assert {"energy", "trade_economy"} <= set(assign_topics(fields, fields, "zh"))
 
 
+def test_long_article_headline_counts_only_when_it_names_both_sides() -> None:
+    filler = "В Пхеньяне прошёл парад. Погода была тёплой. Зрители махали флагами. " * 6
+    pair = (
+        "Россия и Китай провели переговоры о сотрудничестве. "
+        "Москва и Пекин договорились о встрече министров иностранных дел. "
+    )
+    text = filler + "\n\n" + pair + "\n\n" + filler
+    # The headline is about a missile test: the article's subject, not the pair's.
+    got = assign_topics("КНДР испытала баллистическую ракету", text, "ru")
+    assert got and "military_security" not in got
+    # A short item's headline is its subject and counts.
+    short = "Россия и Китай провели переговоры о сотрудничестве."
+    assert "military_security" in assign_topics("КНДР испытала ракету", short, "ru")
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
