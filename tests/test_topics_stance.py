@@ -175,6 +175,17 @@ def test_long_article_headline_counts_only_when_it_names_both_sides() -> None:
     assert "military_security" in assign_topics("КНДР испытала ракету", short, "ru")
 
 
+def test_un_bodies_and_three_party_formats_are_multilateral() -> None:
+    for headline in (
+        "China votes against suspending Russia from the UN Human Rights Council",
+        "China and Russia abstain in UN General Assembly vote",
+        "China, Russia and Mongolia hold trilateral summit",
+    ):
+        assert "multilateral" in assign_topics(headline, headline, "en"), headline
+    ru = "Россия и Китай проголосовали против резолюции Генассамблеи"
+    assert "multilateral" in assign_topics(ru, ru, "ru")
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
