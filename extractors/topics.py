@@ -5,9 +5,10 @@ whole story when China–Russia interaction is its subject (relevance level core
 sentences where the two sides meet (level related: a roundup item, a press conference answer).
 A Xi–Putin talks story lists every field of cooperation and earns several topics; a press
 conference that touches the pair in one sentence earns only what that sentence is about.
-Diplomacy is the frame of the relationship itself: it is kept next to a field topic only when its
-cues outweigh the field's (a foreign minister commenting on the war is a conflict item, not a
-diplomacy one). When no topic reaches the threshold, a single cue in a sentence where the sides
+Diplomacy is the frame of the relationship itself: it is kept next to a field topic when its
+cues outweigh the field's, or when the headline shows a leader of one side dealing with the other
+("Xi tells Putin …"); a foreign minister commenting on the war is a conflict item, not a
+diplomacy one. When no topic reaches the threshold, a single cue in a sentence where the sides
 meet still names the topic; only an item without any field cue defaults to diplomacy.
 Energy is a field with its own trade: trade and economy words in a sentence about energy (gas
 exports, an energy business forum) count for energy, not for trade_economy. The headline of a
@@ -35,7 +36,8 @@ from extractors.relevance import LEVELS, LONG_STORY, Matcher, Sentence, Story, a
 # topics-2: diplomacy only when it outweighs the field topics; weak single-cue fallback.
 # topics-3: every language with cues (European languages), over the focus of relevance-3.
 # topics-4: trade words in a sentence about energy count for energy (`_topic_scores`); a long
-# article's headline counts only when it names both sides (`_headline`).
+# article's headline counts only when it names both sides (`_headline`); a headline where a leader
+# of one side deals with the other adds diplomacy; UN bodies and three-party formats multilateral.
 TOPICS_VERSION = "topics-4"
 
 TOPICS: tuple[str, ...] = (
@@ -100,6 +102,8 @@ class Focus:
     titles: tuple[str, ...]  # the title / headline sentences
     sentences: tuple[str, ...]  # body sentences where the two sides meet (strength >= 2)
     context: str  # the whole body of a core single-story document, else ""
+    # The headline shows a leader of one side dealing with the other (talks, a call, praise).
+    leaders_deal: bool = False
 
     @property
     def relevant(self) -> bool:
@@ -171,19 +175,23 @@ def _best_story(
     return text, code, stories, best
 
 
-def _headline(best: Story, title: str | None) -> tuple[tuple[str, ...], int]:
-    """The story's title sentences and how many of its sentences they are."""
+def _headline(best: Story, title: str | None) -> tuple[tuple[str, ...], int, bool]:
+    """The story's title sentences, how many of its sentences they are, and whether they show a
+    leader of one side dealing with the other."""
     n_head = _headline_split(best.sentences, bool(title))
     head = best.sentences[:n_head]
     if best.n_sentences >= LONG_STORY:
         # A long article's headline states the article's subject, which is the pair's only when
         # it names both sides: "North Korea tests a missile" over an article with a paragraph on
         # Moscow and Beijing says nothing about their relationship.
-        return tuple(s.text for s in head if s.strength >= 1), n_head
+        head = tuple(s for s in head if s.strength >= 1)
+    # "Xi tells Putin …", "Wang Yi praises Russia's …": the two interact (strength 3) and a
+    # leader, premier or foreign minister is named in the headline.
+    deal = any(s.strength == 3 and s.signals is not None and s.signals.leader for s in head)
     titles = tuple(s.text for s in head)
-    if not titles and best.heading:
+    if not titles and best.heading and best.n_sentences < LONG_STORY:
         titles = (best.heading,)  # a roundup story's bold heading is its title
-    return titles, n_head
+    return titles, n_head, deal
 
 
 @lru_cache(maxsize=256)
@@ -194,7 +202,7 @@ def focus(title: str | None, text: str, lang: str | None) -> Focus:
         return Focus(code, "none", (), (), "")
     if best.level not in _RELEVANT:
         return Focus(code, best.level, (), (), "")
-    titles, n_head = _headline(best, title)
+    titles, n_head, deal = _headline(best, title)
     body = best.sentences[n_head:]
     strong = tuple(s.text for s in body if s.strength >= 2)
     # The whole body is context only when the one story of the page is about the pair; in a
@@ -203,7 +211,7 @@ def focus(title: str | None, text: str, lang: str | None) -> Focus:
     # A headline-only item repeats its title as the text: the title already counted.
     if title and text.strip() == title.strip():
         whole = False
-    return Focus(code, best.level, titles, strong, text if whole else "")
+    return Focus(code, best.level, titles, strong, text if whole else "", deal)
 
 
 def forced_focus(title: str | None, text: str, lang: str | None) -> Focus:
@@ -215,9 +223,9 @@ def forced_focus(title: str | None, text: str, lang: str | None) -> Focus:
     _, code, _, best = _best_story(title, text, lang)
     if best is None:
         return Focus(code, "none", (), (), "")
-    titles, n_head = _headline(best, title)
+    titles, n_head, deal = _headline(best, title)
     body = tuple(s.text for s in best.sentences[n_head:] if s.strength >= 1)
-    return Focus(code, "related", titles, body, "")
+    return Focus(code, "related", titles, body, "", deal)
 
 
 def count_hits(matcher: Matcher, text: str, cap: int) -> int:
@@ -326,9 +334,13 @@ def assign_topics(
     fields = [scores[t] for t in chosen if t != _DEFAULT_TOPIC]
     if _DEFAULT_TOPIC in chosen and fields and scores[_DEFAULT_TOPIC] <= max(fields):
         chosen.remove(_DEFAULT_TOPIC)
-    if chosen:
-        return tuple(chosen)
-    # No topic is clear: a short item about the pair still says what it is about in its one
-    # interaction sentence; only an item without any field cue is about the relation as such.
-    best = max(TOPICS, key=lambda t: scores.get(t, 0.0))
-    return (best,) if scores.get(best, 0.0) >= _TOPIC_FALLBACK_MIN else (_DEFAULT_TOPIC,)
+    if not chosen:
+        # No topic is clear: a short item about the pair still says what it is about in its one
+        # interaction sentence; only an item without any field cue is about the relation as such.
+        best = max(TOPICS, key=lambda t: scores.get(t, 0.0))
+        chosen = [best if scores.get(best, 0.0) >= _TOPIC_FALLBACK_MIN else _DEFAULT_TOPIC]
+    if f.leaders_deal and _DEFAULT_TOPIC not in chosen:
+        # The headline is the two governments dealing with each other (Xi tells Putin, Wang Yi
+        # praises Russia): diplomacy as such, next to the field they deal on.
+        chosen = sorted([*chosen, _DEFAULT_TOPIC])
+    return tuple(chosen)

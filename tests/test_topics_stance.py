@@ -186,6 +186,19 @@ def test_un_bodies_and_three_party_formats_are_multilateral() -> None:
     assert "multilateral" in assign_topics(ru, ru, "ru")
 
 
+def test_leaders_dealing_in_the_headline_is_diplomacy_next_to_the_field() -> None:
+    def headline_topics(headline: str) -> tuple[str, ...]:
+        return assign_topics(headline, headline, "en")
+
+    # A leader of one side talking to the other about the war: diplomacy and the conflict.
+    got = headline_topics("Xi tells Putin China supports solving the Ukraine crisis through talks")
+    assert got == ("diplomacy", "regional_conflict")
+    # China's position on the war without the two dealing with each other: the conflict only.
+    assert headline_topics("China calls on Russia, Ukraine to continue peace talks") == (
+        "regional_conflict",
+    )
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
