@@ -234,6 +234,14 @@ def test_stance_cases(lang: str, title: str, expected: str) -> None:
         assert j.evidence
 
 
+def test_one_side_hurting_the_other_is_skeptical_and_cyber_is_technology() -> None:
+    headline = "Chinese hackers tried to steal Russian defence data, report says"
+    assert judge_stance(headline, headline, "en").stance == "skeptical"
+    assert "technology_space" in assign_topics(headline, headline, "en")
+    ru = "Китайские хакеры атаковали российские оборонные предприятия"
+    assert judge_stance(ru, ru, "ru").stance == "skeptical"
+
+
 def test_stance_irrelevant_is_neutral() -> None:
     j = judge_stance("Friendship match in Paris", "A friendly football match in Paris.", "en")
     assert j == StanceJudgement("neutral", 0.0, ())
