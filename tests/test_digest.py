@@ -739,14 +739,14 @@ def test_cli_digest_once_then_skipped(
     from flows.cli.app import main
     from flows.cli.digest import digest_after_run
 
-    home_settings(crwatch_home, digest_warehouse)
+    settings = home_settings(crwatch_home, digest_warehouse)
     first = CliRunner().invoke(main, ["digest", "--week", "2024-W20", "--json"])
     assert first.exit_code == 0, first.output
     assert json.loads(first.stdout)["status"] == "outbox"
     again = CliRunner().invoke(main, ["digest", "--week", "2024-W20"])
     assert again.exit_code == 0 and "already delivered" in again.output
     # the step at the end of `crwatch run`: the last complete week with data is 2024-W20
-    assert digest_after_run() == 0
+    assert digest_after_run(settings) == 0
     # a digest that cannot be built is reported, with a non-zero status, and raises nothing
     import flows.digest.flow
 
@@ -754,7 +754,7 @@ def test_cli_digest_once_then_skipped(
         raise RuntimeError("template exploded")
 
     monkeypatch.setattr(flows.digest.flow, "produce_digest", broken)
-    assert digest_after_run() == 1
+    assert digest_after_run(settings) == 1
     assert "digest failed: RuntimeError: template exploded" in capsys.readouterr().err
 
 

@@ -142,6 +142,63 @@ def test_gas_supplies_are_no_conflict() -> None:
     assert "energy" in got and "regional_conflict" not in got
 
 
+def test_trade_words_about_energy_count_for_energy() -> None:
+    # Trade words in a sentence about gas describe the gas trade: an energy item, not two topics.
+    gas = "China and Russia sign gas export deal: Gazprom to raise pipeline supplies to China."
+    assert assign_topics(gas, gas, "en") == ("energy",)
+    zh = "中俄能源商务论坛举行"
+    body = "中俄两国能源企业签署天然气贸易协议，双方能源商务合作不断扩大。"
+    assert assign_topics(zh, body, "zh") == ("energy",)
+    # Trade beyond energy (its own sentence) is still a topic of its own.
+    both = (
+        "Russia and China sign gas export deal.\n\n"
+        "Russia and China also agree to expand trade in cars, grain and machinery."
+    )
+    assert set(assign_topics(None, both, "en")) == {"energy", "trade_economy"}
+    # A sentence listing several fields of the relationship counts for each of them.
+    fields = "中俄两国元首同意深化经贸、能源、人文等领域合作"
+    assert {"energy", "trade_economy"} <= set(assign_topics(fields, fields, "zh"))
+
+
+def test_long_article_headline_counts_only_when_it_names_both_sides() -> None:
+    filler = "В Пхеньяне прошёл парад. Погода была тёплой. Зрители махали флагами. " * 6
+    pair = (
+        "Россия и Китай провели переговоры о сотрудничестве. "
+        "Москва и Пекин договорились о встрече министров иностранных дел. "
+    )
+    text = filler + "\n\n" + pair + "\n\n" + filler
+    # The headline is about a missile test: the article's subject, not the pair's.
+    got = assign_topics("КНДР испытала баллистическую ракету", text, "ru")
+    assert got and "military_security" not in got
+    # A short item's headline is its subject and counts.
+    short = "Россия и Китай провели переговоры о сотрудничестве."
+    assert "military_security" in assign_topics("КНДР испытала ракету", short, "ru")
+
+
+def test_un_bodies_and_three_party_formats_are_multilateral() -> None:
+    for headline in (
+        "China votes against suspending Russia from the UN Human Rights Council",
+        "China and Russia abstain in UN General Assembly vote",
+        "China, Russia and Mongolia hold trilateral summit",
+    ):
+        assert "multilateral" in assign_topics(headline, headline, "en"), headline
+    ru = "Россия и Китай проголосовали против резолюции Генассамблеи"
+    assert "multilateral" in assign_topics(ru, ru, "ru")
+
+
+def test_leaders_dealing_in_the_headline_is_diplomacy_next_to_the_field() -> None:
+    def headline_topics(headline: str) -> tuple[str, ...]:
+        return assign_topics(headline, headline, "en")
+
+    # A leader of one side talking to the other about the war: diplomacy and the conflict.
+    got = headline_topics("Xi tells Putin China supports solving the Ukraine crisis through talks")
+    assert got == ("diplomacy", "regional_conflict")
+    # China's position on the war without the two dealing with each other: the conflict only.
+    assert headline_topics("China calls on Russia, Ukraine to continue peace talks") == (
+        "regional_conflict",
+    )
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
@@ -177,6 +234,14 @@ def test_stance_cases(lang: str, title: str, expected: str) -> None:
         assert j.evidence
 
 
+def test_one_side_hurting_the_other_is_skeptical_and_cyber_is_technology() -> None:
+    headline = "Chinese hackers tried to steal Russian defence data, report says"
+    assert judge_stance(headline, headline, "en").stance == "skeptical"
+    assert "technology_space" in assign_topics(headline, headline, "en")
+    ru = "Китайские хакеры атаковали российские оборонные предприятия"
+    assert judge_stance(ru, ru, "ru").stance == "skeptical"
+
+
 def test_stance_irrelevant_is_neutral() -> None:
     j = judge_stance("Friendship match in Paris", "A friendly football match in Paris.", "en")
     assert j == StanceJudgement("neutral", 0.0, ())
@@ -210,13 +275,13 @@ def test_speed_on_3kb_texts() -> None:
 
 # --- the labelled corpus --------------------------------------------------------------------
 
-# Cross-validated by outlet over labels_dev + labels_train (bench/cv_eval.py), topics-3 /
-# stance-3 / relevance-3; floors 0.02 under the measured figures.
+# Cross-validated by outlet over labels_dev + labels_train (bench/cv_eval.py), topics-4 /
+# stance-4 / relevance-3; floors 0.02 under the measured figures.
 FLOORS = {
-    "zh": {"topic_micro_f1": 0.787, "stance_accuracy": 0.848},  # measured 0.807 / 0.868
-    "ru": {"topic_micro_f1": 0.692, "stance_accuracy": 0.764},  # measured 0.712 / 0.784
-    "en": {"topic_micro_f1": 0.763, "stance_accuracy": 0.858},  # measured 0.783 / 0.878
-    "eu": {"topic_micro_f1": 0.749, "stance_accuracy": 0.730},  # measured 0.769 / 0.750
+    "zh": {"topic_micro_f1": 0.795, "stance_accuracy": 0.848},  # measured 0.815 / 0.868
+    "ru": {"topic_micro_f1": 0.756, "stance_accuracy": 0.764},  # measured 0.776 / 0.784
+    "en": {"topic_micro_f1": 0.822, "stance_accuracy": 0.870},  # measured 0.842 / 0.890
+    "eu": {"topic_micro_f1": 0.813, "stance_accuracy": 0.730},  # measured 0.833 / 0.750
 }
 
 

@@ -17,7 +17,9 @@ from extractors.classify.topics import Focus, count_hits, focus, load_cues, weig
 
 # stance-2: same cues and rules, judged over the focus of relevance-2 (more items found relevant).
 # stance-3: same rules, every language with cues, over the focus of relevance-3.
-STANCE_VERSION = "stance-3"
+# stance-4: same rules over the focus of topics-4 (a long article's headline only when it names
+# both sides).
+STANCE_VERSION = "stance-4"
 
 STANCES: tuple[str, ...] = ("positive", "skeptical", "neutral")
 # One skeptical hit outweighs this many positive ones.
