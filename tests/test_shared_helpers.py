@@ -189,3 +189,12 @@ def test_splitter_matches_the_classifiers_spans() -> None:
     spans = sentence_spans(text, "en")
     assert [text[a:b] for a, b in spans] == split_sentences(text, "en")
     assert len(spans) == 3
+
+
+def test_sentence_language_is_a_script_count() -> None:
+    from extractors.classify.textunits import sentence_language
+
+    assert sentence_language("俄罗斯总统普京（Vladimir Putin）同习近平举行会谈。") == "zh"
+    assert sentence_language("Xi Jinping (习近平) met Vladimir Putin in Moscow.") == "en"
+    assert sentence_language("Путин и Си Цзиньпин (习近平) провели переговоры.") == "en"
+    assert sentence_language("") == "en"

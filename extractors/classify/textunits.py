@@ -16,8 +16,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from extractors.classify.matching import LanguageRules, Span, Taxonomy
-from extractors.page.language import identify_language
-from extractors.scripts import UPPER
+from extractors.scripts import CYRILLIC, HAN_CHAR, LATIN_EXTENDED, UPPER
 
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -43,6 +42,7 @@ _SIDEBAR_LINE = 200
 _SENTENCE_END = re.compile(r"[.!?。！？;；:：][\"»”’)）]*$")
 _TEASER_EXCERPT = re.compile(r"(?:\.\.\.|…)[\"»”’)）]*$")
 _ZH_END = re.compile(r"[。！？；!?]+")
+_WEST_LETTER = re.compile(f"[A-Za-z{LATIN_EXTENDED}{CYRILLIC}]")
 _WEST_END = re.compile(rf"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[{UPPER}0-9]")
 
 
@@ -164,12 +164,21 @@ def sentence_spans(text: str, lang: str) -> list[Span]:
     return out
 
 
+def sentence_language(text: str) -> str:
+    """ "zh" when Han characters carry the text (one counts as three letters), else "en".
+
+    Only the sentence rules depend on it, so a script count is enough: no language model is
+    loaded (the digest's leads would pay for one).
+    """
+    sample = text[:2000]
+    han = len(HAN_CHAR.findall(sample))
+    return "zh" if han and 3 * han >= len(_WEST_LETTER.findall(sample)) else "en"
+
+
 def split_sentences(text: str, lang: str | None = None) -> list[str]:
-    """Sentences of a text, whitespace collapsed; `lang` None: detected (zh splits at 。！？；)."""
+    """Sentences of a text, whitespace collapsed; `lang` None: by script (zh ends at 。！？；)."""
     flat = " ".join(text.split())
-    if lang is None:
-        lang = identify_language(flat)[0] or "en"
-    return [flat[start:end] for start, end in sentence_spans(flat, lang)]
+    return [flat[s:e] for s, e in sentence_spans(flat, lang or sentence_language(flat))]
 
 
 def _ends_with_abbreviation(text: str, end: int) -> bool:
