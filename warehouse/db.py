@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from warehouse.extensions import connect_with
+
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "database is locked")
 _CONFLICT_MESSAGES = ("conflict", "has been deleted by another transaction",
                       "failed to commit ducklake transaction")  # fmt: skip
@@ -247,8 +249,12 @@ class Warehouse:
         alias: str = LAKE_ALIAS,
         snapshot_version: int | None = None,
         snapshot_time: str | None = None,
+        load: bool = True,
     ) -> list[str]:
-        """The statements that open this lake in any DuckDB 1.5.5: LOAD, ATTACH, USE."""
+        """The statements that open this lake in any DuckDB 1.5.5: LOAD, ATTACH, USE.
+
+        `load=False` leaves out the LOADs (for an instance made by `extensions.connect_with`).
+        """
         if not self.is_lake:
             mode = " (READ_ONLY)" if read_only else ""
             return [f"ATTACH {_sql_literal(str(self.path.resolve()))} AS {alias}{mode}",
@@ -263,7 +269,7 @@ class Warehouse:
         if snapshot_time is not None:
             options.append(f"SNAPSHOT_TIME {_sql_literal(snapshot_time)}")
         return [
-            *(f"LOAD {_sql_literal(str(path))}" for path in self.extensions()),
+            *(f"LOAD {_sql_literal(str(path))}" for path in (self.extensions() if load else [])),
             f"ATTACH {_sql_literal('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})",
             f"USE {alias}",
         ]
@@ -299,9 +305,12 @@ class Warehouse:
                 self._prepare_catalog()
                 if file is not None:
                     key = (self.catalog, self.data_path, read_only, file.stat().st_ino)
-            base = duckdb.connect(config={"autoinstall_known_extensions": False})
             try:
-                for statement in self.attach_sql(read_only=read_only)[:-1]:
+                base = connect_with(self.extensions())
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot open warehouse {self.describe()}: {exc}") from exc
+            try:
+                for statement in self.attach_sql(read_only=read_only, load=False)[:-1]:
                     _retry_locked(base, statement, self.lock_wait_seconds)
                 # Writers of several machines (PostgreSQL) settle commit races with retries.
                 base.execute("SET ducklake_max_retry_count = 100")
