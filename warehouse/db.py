@@ -164,6 +164,8 @@ def parse_catalog(location: str) -> str:
 # writer is a cursor of it (its own transaction), so a batch does not pay LOAD + ATTACH.
 _BASES: dict[tuple[str, str, bool, int], duckdb.DuckDBPyConnection] = {}
 _BASES_LOCK = threading.Lock()
+# Per thread: the reader each Warehouse has open ({id(warehouse): connection}), for nesting.
+_READING = threading.local()
 
 
 class Warehouse:
@@ -394,18 +396,37 @@ class Warehouse:
 
         On the lake it is one snapshot (a read transaction); a DuckDB file cannot be written by
         anyone while a read-only connection holds it, so there it is the file as it stands.
+        A reader opened inside another reader of this warehouse, in the same thread, is that
+        same connection: everything a command reads under one outer reader (`crwatch status`)
+        comes from one snapshot, and opens and begins once.
         """
+        readers: dict[int, duckdb.DuckDBPyConnection] = _READING.__dict__.setdefault("open", {})
+        shared = readers.get(id(self))
+        if shared is not None:
+            try:
+                yield shared
+            except BaseException:
+                # A failed statement aborts a DuckDB transaction: begin a new one, so the outer
+                # reader's later queries still run (on the newest snapshot, after an error only).
+                if self.is_lake:
+                    with contextlib.suppress(duckdb.Error):
+                        shared.execute("ROLLBACK")
+                        shared.execute("BEGIN TRANSACTION")
+                raise
+            return
         if not self.exists():
             raise WarehouseError(
                 f"no warehouse at {self.describe()} yet: run `crwatch ingest --seeds` or "
                 "`make run` first"
             )
         con = self._open(read_only=True)
+        readers[id(self)] = con
         try:
             if self.is_lake:
                 con.execute("BEGIN TRANSACTION")
             yield con
         finally:
+            readers.pop(id(self), None)
             if self.is_lake:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")
