@@ -66,6 +66,10 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dic
     # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
     # server boots from here on, while this process imports Prefect and warms its caches.
     api = open_api(settings)
+    # The lake opens and migrates in a thread while this one imports Prefect (flows/warmup.py).
+    from flows.warmup import start_warehouse
+
+    opening = start_warehouse(settings)
     from flows import ingest
 
     paths = ingest.expand_replay_paths(list(replay))
@@ -77,6 +81,9 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dic
         api.ready()
     except PrefectApiError as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        if opening is not None:
+            opening.join()  # before the flow's own transactions on the same instance
     show = settings.progress and console.is_terminal
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -295,6 +295,12 @@ class Warehouse:
             if not mode or str(mode[0]).lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
 
+    def open_writer_instance(self) -> None:
+        """Open this process's read-write instance of the lake now (LOAD, ATTACH; a new lake is
+        created), so the first transaction does not wait for it. A no-op for a DuckDB file."""
+        if self.is_lake:
+            self._base(read_only=False)
+
     def _base(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         file = self.catalog_file
         identity = file.stat().st_ino if file is not None and file.exists() else 0
