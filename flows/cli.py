@@ -91,21 +91,22 @@ def _run_ingest(replay: tuple[str, ...], seeds: bool, live: bool = False) -> dic
     from flows.warmup import start_warehouse
 
     opening = start_warehouse(settings)
-    with _imports_without_gc():
-        from flows import ingest
-
-    paths = ingest.expand_replay_paths(list(replay))
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise click.ClickException("no such WARC file: " + ", ".join(map(str, missing)))
-    ingest.prepare(settings, paths, seeds)
     try:
-        api.ready()
-    except PrefectApiError as exc:
-        raise click.ClickException(str(exc)) from exc
+        with _imports_without_gc():
+            from flows import ingest
+
+        paths = ingest.expand_replay_paths(list(replay))
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            raise click.ClickException("no such WARC file: " + ", ".join(map(str, missing)))
+        ingest.prepare(settings, paths, seeds)
+        try:
+            api.ready()
+        except PrefectApiError as exc:
+            raise click.ClickException(str(exc)) from exc
     finally:
         if opening is not None:
-            opening.join()  # before the flow's own transactions on the same instance
+            opening.join()  # before the flow's own transactions (or the exit) on the instance
     show = settings.progress and console.is_terminal
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
