@@ -28,8 +28,6 @@ log = logging.getLogger(__name__)
 
 
 def _open_and_migrate(settings: Settings) -> None:
-    from warehouse.db import WarehouseError
-
     warehouse = open_warehouse(settings)
     try:
         warehouse.open_writer_instance()
@@ -38,10 +36,8 @@ def _open_and_migrate(settings: Settings) -> None:
         # it): attaching it makes DuckLake load its catalog, ~0.1 s of CPU off the main thread.
         with warehouse.reader() as con:
             con.execute("SELECT count(*) FROM schema_migrations").fetchall()
-    except (WarehouseError, OSError) as exc:
+    except Exception as exc:  # WarehouseError, OSError, a duckdb error: the flow meets it again
         log.debug("warehouse not opened ahead of the flow (the flow will say why): %s", exc)
-    except Exception as exc:  # e.g. a duckdb error: the flow records whatever it is
-        log.debug("warehouse not opened ahead of the flow: %s", exc)
 
 
 def start_warehouse(settings: Settings) -> threading.Thread | None:
