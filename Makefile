@@ -11,7 +11,7 @@ export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_TASKS_DEFAULT_NO_CACHE := true
 
-.PHONY: run test lint bench lock clean
+.PHONY: run test lint bench lock clean bytecode
 
 # pip's "Location ... is ignored" warnings come from this machine's pip.conf, not from us.
 $(STAMP): pyproject.toml requirements.lock
@@ -19,10 +19,18 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]' 2>&1 \
 	  | { grep -v '^WARNING: Location' || true; }
 	$(PY) -c "import flows.cli.app, prefect, duckdb, trafilatura, py3langid"
+	$(MAKE) --no-print-directory bytecode
 	touch $(STAMP)
 
+# crwatch's own modules as bytecode (pip compiles the installed packages, not an editable
+# project). Python writes these itself on first import, unless PYTHONDONTWRITEBYTECODE is set
+# (as on the bench machine): then every command compiled ~60 modules from source, ~0.15 s of a
+# 0.3 s read command. Stale files are ignored by Python and rewritten here (cheap when current).
+bytecode:
+	$(PY) -m compileall -q flows extractors warehouse > /dev/null
+
 ## make run: build .venv if needed, then run the main job (seed baseline + configured replays)
-run: $(STAMP)
+run: $(STAMP) bytecode
 	$(VENV)/bin/crwatch run
 
 ## make test: build .venv if needed, then run the whole test suite

@@ -11,7 +11,12 @@ Each command runs `--repeat` times; the median and range are printed with the CP
 (user + system of the command and its children) and the load average, since wall clock on a
 shared machine moves with the load and CPU seconds do not.
 
+`--baseline-root DIR` also times another checkout of crwatch (e.g. `git archive main | tar -x -C
+DIR`, run by `--baseline-python`, default this interpreter), alternating with this one command
+by command, so both see the same load: "before" and "now" lines for every command.
+
     .venv/bin/python bench/startup.py [--repeat 5] [--modes ingest-fresh,ingest-api,read]
+    .venv/bin/python bench/startup.py --modes read --home H --baseline-root /tmp/before
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 CRWATCH = BIN / "crwatch"
+# label -> the command that runs that crwatch; "now" is this checkout's.
+VERSIONS: dict[str, list[str]] = {"now": [str(CRWATCH)]}
+
+
+def _checkout_command(root: Path, python: str) -> list[str]:
+    """A command running the crwatch CLI of another checkout (its modules first on sys.path)."""
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv[0] = 'crwatch'; "
+    code += "from flows.cli.app import main; main()"
+    return [python, "-c", code]
 
 
 def _load() -> float:
@@ -52,7 +66,7 @@ def report(label: str, samples: list[tuple[float, float]], loads: list[float]) -
     """One line: median wall (range), median CPU, load average during the samples."""
     walls, cpus = [w for w, _ in samples], [c for _, c in samples]
     print(
-        f"{label:44s} wall {statistics.median(walls):5.2f} s ({min(walls):.2f}-{max(walls):.2f})"
+        f"{label:52s} wall {statistics.median(walls):5.2f} s ({min(walls):.2f}-{max(walls):.2f})"
         f"  cpu {statistics.median(cpus):5.2f} s  load {min(loads):.1f}-{max(loads):.1f}",
         flush=True,
     )
@@ -92,33 +106,40 @@ def ingest(mode: str, repeat: int, api: str | None) -> None:
             if time.monotonic() > deadline:
                 sys.exit("prefect server did not start")
             time.sleep(0.5)
-    samples, loads, run_ids = [], [], []
+    samples: dict[str, list[tuple[float, float]]] = {label: [] for label in VERSIONS}
+    loads: dict[str, list[float]] = {label: [] for label in VERSIONS}
+    run_ids: dict[str, list[str]] = {label: [] for label in VERSIONS}
     try:
         for _ in range(repeat):
-            with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:
-                env = {**base, "CRWATCH_HOME": home}
-                if mode == "ingest-cold":
-                    env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
-                if mode == "ingest-api":
-                    env["PREFECT_API_URL"] = str(api)
-                loads.append(_load())
-                samples.append(run([str(CRWATCH), "ingest", "--seeds"], env))
-                if mode == "ingest-api":
-                    from warehouse.db import Warehouse
+            for label, command in VERSIONS.items():
+                with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:
+                    env = {**base, "CRWATCH_HOME": home}
+                    if mode == "ingest-cold":
+                        env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
+                    if mode == "ingest-api":
+                        env["PREFECT_API_URL"] = str(api)
+                    loads[label].append(_load())
+                    samples[label].append(run([*command, "ingest", "--seeds"], env))
+                    if mode == "ingest-api":
+                        from warehouse.db import Warehouse
 
-                    _, rows = Warehouse(Path(home) / "lake").query(  # the default warehouse
-                        "SELECT run_id FROM runs WHERE flow = 'ingest'"
-                    )
-                    run_ids.append(str(rows[0][0]) if rows else "")
-        report(f"crwatch ingest --seeds ({mode})", samples, loads)
-        if mode == "ingest-api":
-            recorded = 0
-            for run_id in run_ids:
-                request = urllib.request.Request(f"{api}/flow_runs/{run_id}")
-                with urllib.request.urlopen(request, timeout=5) as reply:
-                    state = json.load(reply).get("state_type")
-                recorded += state == "COMPLETED"
-            print(f"  flow runs recorded in Prefect as COMPLETED: {recorded}/{len(run_ids)}")
+                        _, rows = Warehouse(Path(home) / "lake").query(  # the default warehouse
+                            "SELECT run_id FROM runs WHERE flow = 'ingest'"
+                        )
+                        run_ids[label].append(str(rows[0][0]) if rows else "")
+        for label in VERSIONS:
+            report(f"{label:6s} crwatch ingest --seeds ({mode})", samples[label], loads[label])
+            if mode == "ingest-api":
+                recorded = 0
+                for run_id in run_ids[label]:
+                    request = urllib.request.Request(f"{api}/flow_runs/{run_id}")
+                    with urllib.request.urlopen(request, timeout=5) as reply:
+                        state = json.load(reply).get("state_type")
+                    recorded += state == "COMPLETED"
+                print(
+                    f"  flow runs recorded in Prefect as COMPLETED: {recorded}/"
+                    f"{len(run_ids[label])}"
+                )
     finally:
         if server is not None:
             server.terminate()
@@ -137,11 +158,14 @@ def reads(repeat: int, home: str | None) -> None:
         ["search", "Putin"],
     ]
     for command in commands:
-        samples, loads = [], []
+        samples: dict[str, list[tuple[float, float]]] = {label: [] for label in VERSIONS}
+        loads: dict[str, list[float]] = {label: [] for label in VERSIONS}
         for _ in range(repeat):
-            loads.append(_load())
-            samples.append(run([str(CRWATCH), *command], env))
-        report("crwatch " + " ".join(command)[:36], samples, loads)
+            for label, version in VERSIONS.items():
+                loads[label].append(_load())
+                samples[label].append(run([*version, *command], env))
+        for label in VERSIONS:
+            report(f"{label:6s} crwatch " + " ".join(command)[:30], samples[label], loads[label])
 
 
 def main() -> None:
@@ -151,7 +175,22 @@ def main() -> None:
     parser.add_argument("--modes", default="ingest-fresh,ingest-cold,ingest-api,read")
     parser.add_argument("--api", default=None, help="use this running Prefect API")
     parser.add_argument("--home", default=None, help="data folder for the read commands")
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help='another crwatch checkout to time alternately ("before")',
+    )
+    parser.add_argument(
+        "--baseline-python",
+        default=sys.executable,
+        help="the interpreter (virtualenv) that runs --baseline-root",
+    )
     args = parser.parse_args()
+    if args.baseline_root:
+        VERSIONS.clear()
+        VERSIONS["before"] = _checkout_command(args.baseline_root.resolve(), args.baseline_python)
+        VERSIONS["now"] = [str(CRWATCH)]
     for mode in args.modes.split(","):
         if mode == "read":
             reads(args.repeat, args.home)

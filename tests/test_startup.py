@@ -389,3 +389,119 @@ def _servers_under(root: Path) -> list[int]:
         ):
             found.append(int(proc.name))
     return found
+
+
+# ------------------------------------------------------------------ the lake attach
+
+
+def test_extension_signatures_are_checked_once_per_unchanged_file(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    """The first load checks signatures and records the files; a later one trusts only files
+    that are byte-for-byte where they were (a touched or replaced file is checked again)."""
+    from warehouse import extensions
+    from warehouse.db import Warehouse
+
+    paths = Warehouse(tmp_path / "lake").extensions()
+    assert not extensions.verified(paths)
+    extensions.connect_with(paths).close()  # checked: nothing recorded yet
+    assert extensions.verified(paths)
+    con = extensions.connect_with(paths)
+    unsigned = con.execute("SELECT current_setting('allow_unsigned_extensions')").fetchone()
+    con.close()
+    assert unsigned == (True,)
+    copy = tmp_path / paths[0].name  # the same bytes at another path are not the checked file
+    shutil.copyfile(paths[0], copy)
+    assert not extensions.verified([copy, *paths[1:]])
+    record = json.loads((cache_dir / extensions.RECORD).read_text())
+    record["files"][str(paths[0].resolve())][1] -= 1  # as if the file had been modified since
+    (cache_dir / extensions.RECORD).write_text(json.dumps(record))
+    assert not extensions.verified(paths)
+    (cache_dir / extensions.RECORD).write_text("{not json")
+    assert not extensions.verified(paths)
+    extensions.connect_with(paths).close()  # checked again, and recorded again
+    assert extensions.verified(paths)
+
+
+def test_a_tampered_extension_is_refused_when_not_recorded(tmp_path: Path, cache_dir: Path) -> None:
+    import duckdb
+
+    from warehouse import extensions
+    from warehouse.db import Warehouse
+
+    original = Warehouse(tmp_path / "lake").extensions()[0]
+    tampered = tmp_path / original.name
+    data = bytearray(original.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    tampered.write_bytes(bytes(data))
+    with pytest.raises(duckdb.Error):
+        extensions.connect_with([tampered])
+    assert not extensions.verified([tampered])
+
+
+def test_nested_readers_share_one_snapshot_and_survive_a_failed_query(crwatch_home: Path) -> None:
+    from warehouse.db import QueryError, Warehouse
+
+    warehouse = Warehouse(crwatch_home / "lake")
+    warehouse.migrate()
+    with warehouse.reader() as outer:
+        outer.execute("SELECT count(*) FROM schema_migrations").fetchall()  # snapshot taken
+        with warehouse.reader() as inner:
+            assert inner is outer
+        with warehouse.writer() as con:  # committed while the outer reader is open
+            con.execute("INSERT INTO schema_migrations VALUES (999, 'test', now())")
+        assert warehouse.query("SELECT count(*) FROM schema_migrations WHERE version = 999")[1] == [
+            (0,)
+        ], "a nested query reads the outer reader's snapshot"
+        with pytest.raises(QueryError):
+            warehouse.query("SELECT * FROM no_such_table")
+        assert warehouse.query("SELECT 1")[1] == [(1,)], "the outer reader still works"
+    assert warehouse.query("SELECT count(*) FROM schema_migrations WHERE version = 999")[1] == [
+        (1,)
+    ]
+
+
+def test_entity_sync_writes_only_what_changed(crwatch_home: Path) -> None:
+    import datetime as _dt
+
+    from warehouse.db import Warehouse
+    from warehouse.load import sync_entities
+
+    warehouse = Warehouse(crwatch_home / "lake")
+    warehouse.migrate()
+    rows = [{"entity_id": "a", "kind": "person", "name": "A", "aliases": ["a1"]},
+            {"entity_id": "b", "kind": "place", "name": "B", "aliases": ["b1"]}]  # fmt: skip
+    first = _dt.datetime(2026, 1, 1, tzinfo=_dt.UTC)
+    warehouse.transact(lambda con: sync_entities(con, rows, first))
+
+    def snapshots() -> int:
+        return int(
+            warehouse.query("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')")[1][0][0]
+        )
+
+    before = snapshots()
+    later = first + _dt.timedelta(days=1)
+    warehouse.transact(lambda con: sync_entities(con, rows, later))
+    assert snapshots() == before, "an unchanged catalogue is not rewritten"
+    rows[1] = {**rows[1], "aliases": ["b1", "b2"]}
+    warehouse.transact(lambda con: sync_entities(con, rows, later))
+    _, stored = warehouse.query("SELECT entity_id, aliases, updated_at FROM entities ORDER BY 1")
+    assert [(r[0], r[1], r[2] == later) for r in stored] == [
+        ("a", ["a1"], False), ("b", ["b1", "b2"], True)
+    ]  # fmt: skip
+
+
+def test_warehouse_is_not_opened_ahead_beside_an_old_single_file(crwatch_home: Path) -> None:
+    from flows.runtime.warmup import start_warehouse
+    from flows.settings import load_settings
+    from warehouse.db import Warehouse
+
+    settings = load_settings()
+    Warehouse(crwatch_home / "crwatch.duckdb").migrate()  # what an earlier crwatch left
+    assert start_warehouse(settings) is None
+    assert not (crwatch_home / "lake").exists(), "no empty lake beside the old file"
+    (crwatch_home / "crwatch.duckdb").unlink()
+    opening = start_warehouse(settings)
+    assert opening is not None
+    opening.join(timeout=120)
+    assert Warehouse(crwatch_home / "lake").exists()

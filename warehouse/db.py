@@ -39,6 +39,7 @@ from warehouse.errors import QueryError as QueryError  # the classes live in war
 from warehouse.errors import WarehouseBusy as WarehouseBusy  # callers keep importing them here
 from warehouse.errors import WarehouseConflict as WarehouseConflict
 from warehouse.errors import WarehouseError as WarehouseError
+from warehouse.extensions import connect_with
 
 _LOCK_MESSAGES = ("could not set lock", "conflicting lock", "database is locked")
 _CONFLICT_MESSAGES = ("conflict", "has been deleted by another transaction",
@@ -145,6 +146,8 @@ def parse_catalog(location: str) -> str:
 # writer is a cursor of it (its own transaction), so a batch does not pay LOAD + ATTACH.
 _BASES: dict[tuple[str, str, bool, int], duckdb.DuckDBPyConnection] = {}
 _BASES_LOCK = threading.Lock()
+# Per thread: the reader each Warehouse has open ({id(warehouse): connection}), for nesting.
+_READING = threading.local()
 
 
 class Warehouse:
@@ -230,8 +233,12 @@ class Warehouse:
         alias: str = LAKE_ALIAS,
         snapshot_version: int | None = None,
         snapshot_time: str | None = None,
+        load: bool = True,
     ) -> list[str]:
-        """The statements that open this lake in any DuckDB 1.5.5: LOAD, ATTACH, USE."""
+        """The statements that open this lake in any DuckDB 1.5.5: LOAD, ATTACH, USE.
+
+        `load=False` leaves out the LOADs (for an instance made by `extensions.connect_with`).
+        """
         if not self.is_lake:
             mode = " (READ_ONLY)" if read_only else ""
             return [f"ATTACH {_sql_literal(str(self.path.resolve()))} AS {alias}{mode}",
@@ -246,7 +253,7 @@ class Warehouse:
         if snapshot_time is not None:
             options.append(f"SNAPSHOT_TIME {_sql_literal(snapshot_time)}")
         return [
-            *(f"LOAD {_sql_literal(str(path))}" for path in self.extensions()),
+            *(f"LOAD {_sql_literal(str(path))}" for path in (self.extensions() if load else [])),
             f"ATTACH {_sql_literal('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})",
             f"USE {alias}",
         ]
@@ -270,6 +277,12 @@ class Warehouse:
             if not mode or str(mode[0]).lower() != "wal":
                 db.execute("PRAGMA journal_mode=WAL")
 
+    def open_writer_instance(self) -> None:
+        """Open this process's read-write instance of the lake now (LOAD, ATTACH; a new lake is
+        created), so the first transaction does not wait for it. A no-op for a DuckDB file."""
+        if self.is_lake:
+            self._base(read_only=False)
+
     def _base(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         file = self.catalog_file
         identity = file.stat().st_ino if file is not None and file.exists() else 0
@@ -282,9 +295,12 @@ class Warehouse:
                 self._prepare_catalog()
                 if file is not None:
                     key = (self.catalog, self.data_path, read_only, file.stat().st_ino)
-            base = duckdb.connect(config={"autoinstall_known_extensions": False})
             try:
-                for statement in self.attach_sql(read_only=read_only)[:-1]:
+                base = connect_with(self.extensions())
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot open warehouse {self.describe()}: {exc}") from exc
+            try:
+                for statement in self.attach_sql(read_only=read_only, load=False)[:-1]:
                     _retry_locked(base, statement, self.lock_wait_seconds)
                 # Writers of several machines (PostgreSQL) settle commit races with retries.
                 base.execute("SET ducklake_max_retry_count = 100")
@@ -368,18 +384,37 @@ class Warehouse:
 
         On the lake it is one snapshot (a read transaction); a DuckDB file cannot be written by
         anyone while a read-only connection holds it, so there it is the file as it stands.
+        A reader opened inside another reader of this warehouse, in the same thread, is that
+        same connection: everything a command reads under one outer reader (`crwatch status`)
+        comes from one snapshot, and opens and begins once.
         """
+        readers: dict[int, duckdb.DuckDBPyConnection] = _READING.__dict__.setdefault("open", {})
+        shared = readers.get(id(self))
+        if shared is not None:
+            try:
+                yield shared
+            except BaseException:
+                # A failed statement aborts a DuckDB transaction: begin a new one, so the outer
+                # reader's later queries still run (on the newest snapshot, after an error only).
+                if self.is_lake:
+                    with contextlib.suppress(duckdb.Error):
+                        shared.execute("ROLLBACK")
+                        shared.execute("BEGIN TRANSACTION")
+                raise
+            return
         if not self.exists():
             raise WarehouseError(
                 f"no warehouse at {self.describe()} yet: run `crwatch ingest --seeds` or "
                 "`make run` first"
             )
         con = self._open(read_only=True)
+        readers[id(self)] = con
         try:
             if self.is_lake:
                 con.execute("BEGIN TRANSACTION")
             yield con
         finally:
+            readers.pop(id(self), None)
             if self.is_lake:
                 with contextlib.suppress(duckdb.Error):
                     con.execute("ROLLBACK")

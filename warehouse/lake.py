@@ -24,6 +24,7 @@ from typing import Any
 import duckdb
 
 from warehouse.db import LAKE_ALIAS, QueryError, Warehouse, WarehouseError
+from warehouse.extensions import connect_with
 
 # Derived search data of the single-file warehouse: rebuilt by the search index, not copied.
 _NOT_COPIED = {"search_text", "search_pending", "schema_migrations"}
@@ -103,9 +104,12 @@ def _at_time(kept: list[tuple[int, datetime]], moment: datetime, reason: str) ->
 def as_of_reader(warehouse: Warehouse, snapshot: Snapshot) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only connection to the lake as it was at `snapshot` (its own DuckDB instance)."""
     _require_lake(warehouse)
-    con = duckdb.connect(config={"autoinstall_known_extensions": False})
     try:
-        for statement in warehouse.attach_sql(read_only=True, snapshot_version=snapshot.version):
+        con = connect_with(warehouse.extensions())
+    except duckdb.Error as exc:
+        raise WarehouseError(f"cannot open snapshot {snapshot.version}: {exc}") from exc
+    try:
+        for statement in warehouse.attach_sql(True, snapshot_version=snapshot.version, load=False):
             con.execute(statement)
     except duckdb.Error as exc:
         con.close()

@@ -266,7 +266,12 @@ def forget_judgements(con: duckdb.DuckDBPyConnection, doc_ids: Iterable[str], ve
 def sync_entities(
     con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]], now: datetime
 ) -> None:
-    """Upsert the entity catalogue. Entities dropped from the vocabulary stay: old rows use them."""
+    """Upsert the entity catalogue. Entities dropped from the vocabulary stay: old rows use them.
+
+    Only new or changed entities are written (`updated_at` is when a row last changed): every
+    ingest syncs the catalogue, and rewriting all of it each time cost a snapshot, new lake
+    files and ~0.1-0.2 s of every command.
+    """
     if not rows:
         return
     table = pa.Table.from_pylist(
@@ -280,7 +285,9 @@ def sync_entities(
     try:
         con.execute(
             "MERGE INTO entities e USING _crwatch_entities n ON e.entity_id = n.entity_id"
-            " WHEN MATCHED THEN UPDATE SET kind = n.kind, name = n.name, aliases = n.aliases,"
+            " WHEN MATCHED AND (e.kind IS DISTINCT FROM n.kind OR e.name IS DISTINCT FROM n.name"
+            " OR e.aliases IS DISTINCT FROM n.aliases)"
+            " THEN UPDATE SET kind = n.kind, name = n.name, aliases = n.aliases,"
             " updated_at = n.updated_at"
             " WHEN NOT MATCHED THEN INSERT BY NAME"
         )

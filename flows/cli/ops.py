@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -236,13 +237,14 @@ def _next_scheduled(url: str, limit: int = 5) -> list[tuple[str, str]] | None:
 
 def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
     """(serve alive, its API URL, the `serve:` line) from serve.lock, serve.json and the API."""
-    from flows.ops.serve import api_url, server_healthy
+    # Not flows.ops.serve: it imports httpx and asyncio (~0.1 s) for what is one urllib probe here.
+    from flows.runtime.prefect_api import api_healthy
     from flows.runtime.servestate import read_state, serve_running
 
     state = read_state(settings.home)
     alive = serve_running(settings.home)
     if alive and state is not None and state.serve_alive():
-        health = "answers" if server_healthy(state.api_url, timeout=2.0) else "DOES NOT ANSWER"
+        health = "answers" if api_healthy(state.api_url, timeout=2.0) else "DOES NOT ANSWER"
         return (
             True,
             state.api_url,
@@ -252,7 +254,8 @@ def _serve_line(settings: Settings) -> tuple[bool, str | None, str]:
             ),
         )
     if alive:
-        return True, os.environ.get("PREFECT_API_URL") or api_url(settings), "starting"
+        serve_api = f"http://127.0.0.1:{settings.prefect_port}/api"  # flows.ops.serve.api_url
+        return True, os.environ.get("PREFECT_API_URL") or serve_api, "starting"
     if state is not None:
         return (
             False,
@@ -311,36 +314,61 @@ def _failed_attempts(
 def show_status(settings: Settings, console: Console, emit: Any) -> None:
     """Print `crwatch status`: paths and sizes, serve, lock holder, attempts, counts, runs."""
     from flows.runtime.runlock import current_holder
+    from warehouse.db import WarehouseError
+
+    holder = current_holder(settings.home)
+    # serve and its API first: their probes may wait seconds, and a single-file warehouse must
+    # not be held meanwhile.
+    alive, url, serve_line = _serve_line(settings)
+    if not alive:
+        # Scheduled runs may sit in a Prefect database, but nothing will start them.
+        schedule_line = "not running (serve not running: start it with `crwatch serve`)"
+    else:
+        schedule = _next_scheduled(url) if url else None
+        if schedule is None:
+            schedule_line = "unknown (serve's Prefect API does not answer)"
+        elif not schedule:
+            schedule_line = "serve running, no runs scheduled (deployments paused?)"
+        else:
+            schedule_line = "; ".join(f"{name} at {when}" for name, when in schedule)
+    warehouse = open_warehouse(settings)
+    exists = warehouse.exists()
+    with contextlib.ExitStack() as stack:
+        if exists:
+            # One reader for everything below: one snapshot, opened once (the helpers' own
+            # readers nest in it). If it cannot open, each part reports its own failure.
+            with contextlib.suppress(WarehouseError):
+                stack.enter_context(warehouse.reader())
+        _print_status(settings, console, emit, warehouse, exists, holder, serve_line,
+                      schedule_line)  # fmt: skip
+
+
+def _print_status(
+    settings: Settings,
+    console: Console,
+    emit: Any,
+    warehouse: Warehouse,
+    exists: bool,
+    holder: Any,
+    serve_line: str,
+    schedule_line: str,
+) -> None:
+    """The body of `show_status`, run inside its one reader of the warehouse."""
     from flows.runtime.servestate import process_alive, this_host
     from warehouse.db import WarehouseError
     from warehouse.maintenance import folder_size
     from warehouse.queries import run_query
     from warehouse.search import search_status
 
-    holder = current_holder(settings.home)
-    warehouse = open_warehouse(settings)
     console.print(f"data folder: {settings.home}")
     console.print(f"warehouse:   {_describe_warehouse(warehouse, settings)}")
     console.print(f"archive:     {settings.archive_dir} "
                   f"({_human(folder_size(settings.archive_dir))})")  # fmt: skip
     console.print(f"outbox:      {settings.outbox_dir}")
     console.print(f"ingest lock: {holder.describe() if holder else 'free'}")
-    alive, url, serve_line = _serve_line(settings)
     console.print(f"serve:       {serve_line}")
-    if not alive:
-        # Scheduled runs may sit in a Prefect database, but nothing will start them.
-        console.print("schedule:    not running (serve not running: start it with `crwatch serve`)")
-    else:
-        schedule = _next_scheduled(url) if url else None
-        if schedule is None:
-            console.print("schedule:    unknown (serve's Prefect API does not answer)")
-        elif not schedule:
-            console.print("schedule:    serve running, no runs scheduled (deployments paused?)")
-        else:
-            console.print(
-                "schedule:    " + "; ".join(f"{name} at {when}" for name, when in schedule)
-            )
-    attempts, problem = _failed_attempts(settings, warehouse if warehouse.exists() else None)
+    console.print(f"schedule:    {schedule_line}")
+    attempts, problem = _failed_attempts(settings, warehouse if exists else None)
     if not attempts:
         console.print("failed or skipped in the last 24 h: none")
     else:
@@ -355,7 +383,7 @@ def show_status(settings: Settings, console: Console, emit: Any) -> None:
         console.print(table)
     if problem:
         console.print(f"(runs not read: {problem}; shown from {settings.home}/attempts.jsonl)")
-    if not warehouse.exists():
+    if not exists:
         console.print("no warehouse yet: run `make run` or `crwatch ingest --seeds`")
         return
     try:

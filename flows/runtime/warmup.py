@@ -1,0 +1,54 @@
+"""The warehouse opened in the background while a one-off ingest imports Prefect.
+
+A one-off `crwatch ingest` spends its first second or so importing Prefect (pure Python, one
+core) and, without a running API, waiting for the temporary server. Opening the lake meanwhile
+(loading the extensions, attaching the catalog, creating a new lake and applying its schema
+files, then attaching it read-only as well) costs ~0.3-0.5 s, mostly inside DuckDB and SQLite
+(which release the GIL) and waiting for their files to reach the disk. Done in a thread from
+the start, it overlaps with the import instead of following the flow's start.
+
+What the thread does is what any writer may do at any time on the lake: the attach retries two
+processes creating one lake, and migrations are transactions that a racing writer's identical
+ones make no-ops. The flow still takes the writer lock and runs `migrate()` itself (a quick
+check by then), so nothing here is needed for correctness, and a failure here is only logged:
+the flow meets it again and records it. Not done: a single DuckDB file (a writer there holds
+the file; the flow sets aside a half-created one under its lock first), and a data folder that
+still holds an earlier crwatch's single file beside no lake (the ingest refuses that, and must
+not leave an empty lake behind).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flows.settings import Settings, open_warehouse
+
+log = logging.getLogger(__name__)
+
+
+def _open_and_migrate(settings: Settings) -> None:
+    warehouse = open_warehouse(settings)
+    try:
+        warehouse.open_writer_instance()
+        warehouse.migrate()
+        # The read-only instance too (the run's checks and its search refresh read through
+        # it): attaching it makes DuckLake load its catalog, ~0.1 s of CPU off the main thread.
+        with warehouse.reader() as con:
+            con.execute("SELECT count(*) FROM schema_migrations").fetchall()
+    except Exception as exc:  # WarehouseError, OSError, a duckdb error: the flow meets it again
+        log.debug("warehouse not opened ahead of the flow (the flow will say why): %s", exc)
+
+
+def start_warehouse(settings: Settings) -> threading.Thread | None:
+    """Begin opening and migrating the lake in a thread; None when it is not done here."""
+    warehouse = open_warehouse(settings)  # imports warehouse.db here, not racing in the thread
+    if not warehouse.is_lake:
+        return None
+    if not warehouse.exists() and (settings.home / "crwatch.duckdb").is_file():
+        return None  # flows.ingest.flow refuses this folder with what to do
+    thread = threading.Thread(
+        target=_open_and_migrate, args=(settings,), name="crwatch-open-warehouse", daemon=True
+    )
+    thread.start()
+    return thread
