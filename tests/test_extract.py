@@ -149,6 +149,36 @@ def test_a_list_that_is_article_content_stays() -> None:
     assert "Payments will be settled in roubles and yuan" in doc.text
 
 
+FORM_PAGE = ARTICLE_PAGE.replace(
+    "</body>",
+    '<form action="/search"><label for="q">Search</label><input id="q" name="q" value="gas">'
+    '<select name="s"><option selected>All sections</option></select>'
+    "<textarea name=t>Comment here</textarea><button>Go</button></form></body>",
+)
+
+
+@pytest.mark.parametrize("body", [ARTICLE_PAGE, FORM_PAGE], ids=["article", "with-form"])
+def test_fast_class_lookup_extracts_what_lxml_html_does(
+    body: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our parser gives every element the plain HtmlElement class (a C-level lookup); the
+    record must equal the one from lxml.html's own per-element lookup, forms included."""
+    from lxml.html import HTMLParser
+
+    import extractors.page.extract as extract
+
+    page = make_page(body)
+    ours = extract_page(page, LIMITS)
+    standard = HTMLParser(
+        collect_ids=False, default_doctype=False, encoding="utf-8",
+        remove_comments=True, remove_pis=True,
+    )  # fmt: skip
+    monkeypatch.setattr(extract, "_PARSER", standard)
+    assert ours == extract_page(page, LIMITS), (
+        "the C-level class lookup changed an extracted record: see extractors/page/extract.py"
+    )
+
+
 def test_headline_is_the_title_not_the_first_line() -> None:
     doc = extract_ok(make_page(ARTICLE_PAGE))
     assert doc.title == "Russia and China sign energy accord"

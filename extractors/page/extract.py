@@ -19,7 +19,14 @@ from datetime import UTC, datetime
 
 import trafilatura
 from lxml import etree
-from lxml.html import HtmlElement, HTMLParser, document_fromstring
+from lxml.html import (
+    HtmlComment,
+    HtmlElement,
+    HtmlEntity,
+    HTMLParser,
+    HtmlProcessingInstruction,
+    document_fromstring,
+)
 
 from extractors.errors import ErrorKind
 from extractors.page.boilerplate import paragraph_chars, prune_tree, strip_headline, text_chars
@@ -48,6 +55,15 @@ _PARSER = HTMLParser(
     encoding="utf-8",
     remove_comments=True,
     remove_pis=True,
+)
+# lxml.html's own class lookup is a Python callback run for every element object created
+# (~1,300 per CCTV page through trafilatura's passes, and copies keep the parser): this C-level
+# lookup gives every element the same HtmlElement class, minus the form-field subclasses no
+# extraction step uses. Same text on every page measured, 3-5% less extraction CPU.
+_PARSER.set_element_class_lookup(
+    etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity
+    )
 )
 # libxml2 mis-parses some doctype declarations (lxml bug 1955915); the doctype carries nothing.
 _DOCTYPE = re.compile(r"^\s*<!DOCTYPE[^>]*>", re.I)
