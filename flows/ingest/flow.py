@@ -466,6 +466,11 @@ def called_by(caller: LocalCaller) -> Iterator[None]:
         _caller.reset(token)
 
 
+def _local_caller() -> LocalCaller | None:
+    """The caller of the `called_by` block this runs in, if any."""
+    return _caller.get()
+
+
 @plain_flow(name="ingest", log_prints=False, persist_result=False)
 def ingest_flow(
     replay: list[str] | None = None,
@@ -479,7 +484,10 @@ def ingest_flow(
     hands over its own settings and progress bar instead.
     """
     bind_to_serve()  # under `crwatch serve`: die with it, never outlive it as an orphan
-    caller = _caller.get()
+    # Through a module-level function, never the context variable itself: the flow run's
+    # context (this flow, its function pickled by value with the globals it names) is shipped
+    # with every task submitted to Dask, and a ContextVar cannot be pickled.
+    caller = _local_caller()
     if caller is not None:
         settings, progress = caller.settings, caller.progress
     else:
