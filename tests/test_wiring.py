@@ -48,3 +48,19 @@ def test_recorded_run_closes_completed_or_failed_with_the_counts(tmp_path: Path)
     assert rows[0][:5] == ("bad", "digest", "failed", 1, "os_error")
     assert "No space left" in rows[0][5] and rows[0][6]
     assert rows[1] == ("ok", "reclassify", "completed", 3, None, None, True)
+
+
+def test_what_dask_ships_with_each_batch_pickles() -> None:
+    """Every `extract-batch` submitted to Dask carries the task and the flow run's context.
+
+    The context holds `ingest_flow`, whose function Dask's cloudpickle takes by value with the
+    module globals it names (the module's attribute is the Flow, not the function): a global
+    such as the caller's ContextVar there fails every batch (tests/test_dask.py, slow).
+    """
+    from distributed.protocol.pickle import dumps, loads
+
+    from flows.ingest.dask_pool import extract_batch
+    from flows.ingest.flow import ingest_flow
+
+    assert loads(dumps(ingest_flow)).name == "ingest"
+    assert loads(dumps(extract_batch)).name == "extract-batch"
