@@ -57,3 +57,40 @@ def test_ingest_flow_on_dask_matches_the_default_runner(
         f"[figure] dask vs threads: {len(results['dask']['documents'])} documents,"
         f" {len(results['dask']['stories'])} stories, identical tables: {', '.join(TABLES)}"
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.usefixtures("prefect_harness")
+def test_dask_workers_judge_with_the_chosen_vocabularies(tmp_path: Path) -> None:
+    import shutil
+
+    from conftest import article_html
+
+    from extractors.classify.analysis import extract_and_analyse
+    from extractors.classify.classifier import classifier_version
+    from extractors.page.extract import ExtractionLimits
+    from extractors.records import ExtractedDoc, Provenance, RawPage
+    from extractors.vocabulary import ENTITIES_FILE, use_directory
+    from flows.ingest.dask_pool import DaskExtractionPool
+    from seeds import SEEDS_DIR
+
+    own = tmp_path / "seeds"
+    own.mkdir()
+    text = (SEEDS_DIR / ENTITIES_FILE).read_text(encoding="utf-8")
+    (own / ENTITIES_FILE).write_text(text + "\n# an analyst's edit\n", encoding="utf-8")
+    shutil.copy(SEEDS_DIR / "manifest.toml", own / "manifest.toml")
+    url = "https://example.com/news/1"
+    body = article_html("Xi and Putin meet in Moscow", ["Xi Jinping met Vladimir Putin." * 3])
+    page = RawPage(url=url, body=body.encode(), provenance=Provenance("test", "warc", url))
+    with DaskExtractionPool(
+        1, ExtractionLimits(), extract_fn=extract_and_analyse, vocabulary_dir=own
+    ) as pool:
+        [(_, outcome)] = list(pool.map([page]))
+    assert isinstance(outcome, ExtractedDoc) and outcome.analysis is not None
+    try:
+        use_directory(own)
+        assert outcome.analysis.version == classifier_version()
+    finally:
+        use_directory(None)
+    assert outcome.analysis.version != classifier_version(), "not the shipped vocabularies"
