@@ -83,7 +83,10 @@ __all__ = [
 # relevance-4 (issue 13): related-article teasers carry no weight; a long article is long in
 # characters too; a single sentence in a long article is passing, "they" continues the pair; a
 # speaker is not an actor; Russia's regions stand for Russia (docs/BENCHMARKS.md).
-RELEVANCE_VERSION = "relevance-4"
+# relevance-5: "the two nations" / "both sides" in a paragraph naming no side refers back to the
+# pair of the nearest preceding paragraph naming only the two (`_refer_back`); more words for the
+# pair in en and the European languages.
+RELEVANCE_VERSION = "relevance-5"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
@@ -126,6 +129,9 @@ LONG_CHARS = 2000
 _THREAD_MIN = 2
 # … and it is the article's subject (core) when linked sentences make up this share of its body.
 _LONG_CORE_SHARE = 0.25
+# "The two countries" in a paragraph naming no side refers back to the pair named in the nearest
+# preceding paragraph naming a country, with at most this many paragraphs naming none between.
+_PAIR_REF_MAX_GAP = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,9 +171,10 @@ def _locate_sides(paras: list[Para], masked: str, rules: LanguageRules) -> None:
         for span in matcher.spans(masked):
             para = paras[bisect_right(starts, span[0]) - 1]
             para.hits.setdefault(cat, []).append(span)
+    _refer_back(paras, masked, rules)
     for para in paras:
         hits = para.hits
-        if set(hits) == {"two_countries"}:
+        if set(hits) == {"two_countries"} and not para.pair_ref:
             del hits["two_countries"]  # "the two countries" alone names no side
         if "bilateral" in hits and "bilateral_multi" in hits:
             # 中俄 inside 蒙中俄 is the trilateral format, not the pair.
@@ -175,6 +182,43 @@ def _locate_sides(paras: list[Para], masked: str, rules: LanguageRules) -> None:
             hits["bilateral"] = [s for s in hits["bilateral"] if not covered([s], multi)]
             if not hits["bilateral"]:
                 del hits["bilateral"]
+
+
+def _refer_back(paras: list[Para], masked: str, rules: LanguageRules) -> None:
+    """Mark the paragraphs where "the two countries" / "both sides" refers back to the pair.
+
+    An article on the pair names it once and then goes on with "the two nations", "both sides"
+    ("Moscow and Beijing deepen their partnership. … Both sides stressed mutual trust."): such a
+    paragraph is about China and Russia when the nearest preceding paragraph of its story that
+    names a country (at most `_PAIR_REF_MAX_GAP` paragraphs naming none in between) named the
+    two and no other country, and it names no other country itself. A paragraph that refers
+    back this way passes the pair on to the next one.
+    """
+    others = rules.matchers["others"]
+    story = -1
+    pair = False  # the last paragraph naming a country named only the pair (or referred to it)
+    gap = 0
+    for para in paras:
+        if para.story != story:
+            story, pair, gap = para.story, False, 0
+        if para.dropped:
+            continue
+        hits = para.hits
+        text = masked[para.start : para.start + len(para.text)]
+        third = bool(others and others.search(text))
+        c = "china" in hits or "bilateral" in hits
+        r = "russia" in hits or "bilateral" in hits
+        if third or "bilateral_multi" in hits:
+            pair, gap = False, 0
+        elif c and r:
+            pair, gap = True, 0
+        elif "two_countries" in hits and pair and gap <= _PAIR_REF_MAX_GAP:
+            para.pair_ref = True
+            gap = 0
+        elif c or r:
+            pair, gap = False, 0
+        else:
+            gap += 1
 
 
 def _units(paras: list[Para], lang: str, headline_first: bool) -> tuple[list[Unit], list[int]]:
@@ -232,11 +276,10 @@ def _score_units(
         c = any(u.china() for u in named)
         r = any(u.russia() for u in named)
         para = members[0].para
-        # "The two countries" counts as the pair where its paragraph names only China and Russia.
-        pair_only[key] = (
-            c
-            and r
-            and not (others and others.search(masked[para.start : para.start + len(para.text)]))
+        # "The two countries" counts as the pair where its paragraph names only China and Russia,
+        # or names no side and refers back to a paragraph that did (`_refer_back`).
+        pair_only[key] = ((c and r) or para.pair_ref) and not (
+            others and others.search(masked[para.start : para.start + len(para.text)])
         )
         for u in named:
             uc, ur = u.china(), u.russia()

@@ -204,6 +204,9 @@ class Para:
     start: int  # offset in the joined text
     hits: dict[str, list[Span]] = field(default_factory=dict)
     dropped: bool = False  # a boilerplate line (subscribe footer …)
+    # "The two countries" here refers back to China and Russia: the nearest preceding paragraph
+    # naming a country named only the pair (see relevance._refer_back).
+    pair_ref: bool = False
 
 
 def paragraphs(stories: list[tuple[str | None, list[str]]]) -> tuple[list[Para], str]:
