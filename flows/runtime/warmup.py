@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from flows.settings import Settings, open_warehouse
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 log = logging.getLogger(__name__)
 
 
-def _open_and_migrate(settings: Settings) -> None:
-    warehouse = open_warehouse(settings)
+def _open_and_migrate(warehouse: Warehouse) -> None:
     try:
         warehouse.open_writer_instance()
         warehouse.migrate()
@@ -42,13 +45,13 @@ def _open_and_migrate(settings: Settings) -> None:
 
 def start_warehouse(settings: Settings) -> threading.Thread | None:
     """Begin opening and migrating the lake in a thread; None when it is not done here."""
-    warehouse = open_warehouse(settings)  # imports warehouse.db here, not racing in the thread
+    warehouse = open_warehouse(settings)  # imports warehouse.db here; the thread uses this handle
     if not warehouse.is_lake:
         return None
     if not warehouse.exists() and (settings.home / "crwatch.duckdb").is_file():
         return None  # flows.ingest.flow refuses this folder with what to do
     thread = threading.Thread(
-        target=_open_and_migrate, args=(settings,), name="crwatch-open-warehouse", daemon=True
+        target=_open_and_migrate, args=(warehouse,), name="crwatch-open-warehouse", daemon=True
     )
     thread.start()
     return thread
