@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -21,7 +22,7 @@ from extractors import compiled
 from extractors.page.extract import ExtractionLimits
 from extractors.page.pool import ExtractionPool
 from extractors.records import Provenance, RawPage, SeedText
-from flows.runtime.prefect_api import choose_api, serve_api
+from flows.runtime.prefect_api import SHUTDOWN_SECONDS, choose_api, serve_api
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -372,6 +373,11 @@ def test_one_off_ingest_starts_and_stops_its_own_temporary_server(tmp_path: Path
         assert status == [("completed",)]
         assert list((tmp_path / "cache").glob("prefect-template-*.db"))
         assert (home / "prefect" / "crwatch-template.txt").exists() == (name == "second")
+    # The command asks its server to stop and does not wait for its shutdown (bounded at
+    # SHUTDOWN_SECONDS by uvicorn): the servers are gone shortly after.
+    deadline = time.monotonic() + SHUTDOWN_SECONDS + 5
+    while _servers_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert _servers_under(tmp_path) == []
 
 
@@ -489,6 +495,44 @@ def test_entity_sync_writes_only_what_changed(crwatch_home: Path) -> None:
     assert [(r[0], r[1], r[2] == later) for r in stored] == [
         ("a", ["a1"], False), ("b", ["b1", "b2"], True)
     ]  # fmt: skip
+
+
+def test_catalogue_synced_ahead_spares_the_flow_one_sync(
+    crwatch_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A one-off command syncs the entity catalogue before its flow; that flow's own sync is
+    then skipped, once: the next sync (a later flow in `crwatch serve`) writes again."""
+    from flows.ingest import pipeline
+    from warehouse.db import Warehouse
+
+    warehouse = Warehouse(crwatch_home / "lake")
+    warehouse.migrate()
+    writes: list[int] = []
+    real = pipeline.sync_entities
+    monkeypatch.setattr(
+        pipeline, "sync_entities", lambda con, rows, now: (writes.append(1), real(con, rows, now))
+    )
+    pipeline.sync_entity_catalogue(warehouse, ahead=True)
+    assert warehouse.query("SELECT count(*) FROM entities")[1][0][0] > 100
+    pipeline.sync_entity_catalogue(warehouse)  # the flow's: already done
+    pipeline.sync_entity_catalogue(warehouse)  # a later run's: done again
+    assert len(writes) == 2
+
+
+def test_one_off_flow_settings_drop_only_the_heartbeat() -> None:
+    from prefect.settings import get_current_settings
+
+    from flows.runtime.prefect_api import one_off_flow_settings
+
+    before = get_current_settings()
+    with one_off_flow_settings():
+        inside = get_current_settings()
+        assert inside.flows.heartbeat_frequency is None
+        assert inside.model_dump(exclude={"flows"}) == before.model_dump(exclude={"flows"})
+        assert inside.flows.model_dump(exclude={"heartbeat_frequency"}) == before.flows.model_dump(
+            exclude={"heartbeat_frequency"}
+        )
+    assert get_current_settings().flows.heartbeat_frequency == before.flows.heartbeat_frequency
 
 
 def test_warehouse_is_not_opened_ahead_beside_an_old_single_file(crwatch_home: Path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -26,6 +26,9 @@ from rich.table import Table
 
 from flows.cli.digest import digest
 from flows.settings import Settings, cli_settings, open_warehouse
+
+if TYPE_CHECKING:
+    from warehouse.db import Warehouse
 
 console = Console(stderr=True)
 out = Console()
@@ -90,7 +93,7 @@ def _run_ingest(
     # The lake opens and migrates in a thread while this one imports Prefect (runtime/warmup.py).
     from flows.runtime.warmup import start_warehouse
 
-    opening = start_warehouse(settings)
+    opening = start_warehouse(settings, then=_sync_catalogue_ahead)
     try:
         with _imports_without_gc():
             from flows.ingest import flow as ingest
@@ -118,6 +121,13 @@ def _run_ingest(
                 return ingest.ingest_flow(replay=list(replay), seeds=seeds, live=live)
         finally:
             ingest.release_prepared()
+
+
+def _sync_catalogue_ahead(warehouse: Warehouse) -> None:
+    """The entity catalogue, synced while Prefect imports (the flow's own sync is then done)."""
+    from flows.ingest.pipeline import sync_entity_catalogue
+
+    sync_entity_catalogue(warehouse, ahead=True)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:

@@ -9,8 +9,10 @@ items read = new + duplicate + changed + failed, always.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +27,7 @@ from extractors.classify.analysis import AnalysedDoc, Analysis, analyse_text, an
 from extractors.classify.classifier import LEVELS, Classification
 from extractors.classify.classifier import classify as classify_text
 from extractors.classify.entities import gazetteer_rows, load_gazetteer
+from extractors.compiled import digest_of
 from extractors.dedup.neardup import SIGNATURE_VERSION
 from extractors.errors import ErrorKind
 from extractors.identity import canonical_url, content_hash, doc_id_for, identity_url
@@ -165,11 +168,28 @@ def judgement_rows(
     return row, entities
 
 
-def sync_entity_catalogue(warehouse: Warehouse) -> None:
-    """Write the entity vocabulary (ids, kinds, names, aliases) to the `entities` table."""
+# (warehouse, vocabulary digest) of a catalogue a one-off command synced ahead of its flow,
+# while Prefect imported (flows/runtime/warmup.py): that flow's own sync is then done.
+_synced_ahead: set[tuple[str, str]] = set()
+_synced_lock = threading.Lock()
+
+
+def sync_entity_catalogue(warehouse: Warehouse, ahead: bool = False) -> None:
+    """Write the entity vocabulary (ids, kinds, names, aliases) to the `entities` table.
+
+    `ahead`: a one-off command syncing before its flow starts; the next sync of the same
+    warehouse and vocabulary in this process (that flow's) then does nothing, once.
+    """
     rows = gazetteer_rows(load_gazetteer())
-    now = datetime.now(UTC)
-    warehouse.transact(lambda con: sync_entities(con, rows, now))
+    key = (warehouse.describe(), digest_of([json.dumps(rows, sort_keys=True)]))
+    with _synced_lock:
+        if not ahead and key in _synced_ahead:
+            _synced_ahead.discard(key)
+            return
+        now = datetime.now(UTC)
+        warehouse.transact(lambda con: sync_entities(con, rows, now))
+        if ahead:
+            _synced_ahead.add(key)
 
 
 def fetch_id_for(provenance: Provenance) -> str:

@@ -54,6 +54,7 @@ READY_SECONDS = 120.0  # a cold start on a busy 2-core machine took up to ~40 s
 _DB = "prefect.db"
 _TEMPLATE_MARK = "crwatch-template.txt"  # in PREFECT_HOME: which template its database came from
 _PORT_IN_USE = 3  # uvicorn's exit status when its port is taken
+SHUTDOWN_SECONDS = 5  # the temporary server's graceful shutdown, at most
 
 
 # ---------------------------------------------------------------- finding a running API
@@ -216,6 +217,23 @@ def save_template(prefect_home: Path, key: str) -> bool:
     return True
 
 
+# `python -m uvicorn ARGS`, with Prefect's server imported first while the cyclic garbage
+# collector is paused, then frozen out of later collections. The import creates several
+# hundred thousand objects (pydantic models, SQLAlchemy tables, FastAPI routes) and set off
+# collections scanning them all: paused, its CPU fell from ~2.4-2.7 s to ~1.9-2.0 s
+# (docs/BENCHMARKS.md, "Fixed costs, third pass"), and the server's start is what a one-off
+# command without a running API waits for.
+_SERVER_BOOT = """
+import gc, sys
+gc.disable()
+import prefect.server.api.server, uvicorn.main
+gc.freeze()
+gc.enable()
+sys.argv[0] = "uvicorn"
+sys.exit(uvicorn.main.main())
+"""
+
+
 def _free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -249,7 +267,9 @@ class TemporaryServer:
         with contextlib.suppress(OSError):
             self.from_template = mark.read_text(encoding="utf-8").strip() == self._key
         self._launch()
-        atexit.register(self.stop)  # registered before Prefect's handlers, so it runs after them
+        # Registered before Prefect's handlers, so it runs after them (their last logs and
+        # events are sent by then).
+        atexit.register(self.stop, wait=False)
 
     def _launch(self) -> None:
         self.port = _free_port()
@@ -269,9 +289,10 @@ class TemporaryServer:
         if self._log is None:  # closed in stop()
             self._log = tempfile.TemporaryFile(prefix="crwatch-prefect-server-")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(_prefect_root()),
+            [sys.executable, "-c", _SERVER_BOOT, "--app-dir", str(_prefect_root()),
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "error", "--lifespan", "on"],
+             "--port", str(self.port), "--log-level", "error", "--lifespan", "on",
+             "--timeout-graceful-shutdown", str(SHUTDOWN_SECONDS)],
             env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
 
@@ -313,16 +334,22 @@ class TemporaryServer:
         text = self._log.read()[-2000:].decode("utf-8", "replace").strip()
         return text or "(no output)"
 
-    def stop(self) -> None:
-        """Stop the server (idempotent)."""
+    def stop(self, wait: bool = True) -> None:
+        """Stop the server (idempotent).
+
+        With `wait` false (the command is exiting) the server is asked to stop and left to
+        finish on its own: its graceful shutdown (~0.2 s: Prefect's services, the database)
+        need not hold up the command, and uvicorn ends it after SHUTDOWN_SECONDS at most.
+        """
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            if wait:
+                try:
+                    process.wait(timeout=SHUTDOWN_SECONDS)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -380,7 +407,13 @@ def one_off_flow_settings() -> Iterator[None]:
     records crashed runs itself (`runs`, `flows.runtime.runlock`), and a scheduled run under
     `crwatch serve` keeps its heartbeats.
     """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.context import SettingsContext, get_settings_context
 
-    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+    # Prefect's `temporary_settings` re-validates every setting from the environment (~25 ms);
+    # a copy of the current settings with this one field changed is the same thing, at once.
+    context = get_settings_context()
+    current = context.settings
+    flows = current.flows.model_copy(update={"heartbeat_frequency": None})
+    settings = current.model_copy(update={"flows": flows})
+    with SettingsContext(profile=context.profile, settings=settings):
         yield

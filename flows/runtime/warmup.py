@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flows.settings import Settings, open_warehouse
@@ -31,10 +32,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _open_and_migrate(warehouse: Warehouse) -> None:
+def _open_and_migrate(warehouse: Warehouse, then: Callable[[Warehouse], None] | None) -> None:
     try:
         warehouse.open_writer_instance()
         warehouse.migrate()
+        if then is not None:
+            then(warehouse)
         # The read-only instance too (the run's checks and its search refresh read through
         # it): attaching it makes DuckLake load its catalog, ~0.1 s of CPU off the main thread.
         with warehouse.reader() as con:
@@ -43,15 +46,24 @@ def _open_and_migrate(warehouse: Warehouse) -> None:
         log.debug("warehouse not opened ahead of the flow (the flow will say why): %s", exc)
 
 
-def start_warehouse(settings: Settings) -> threading.Thread | None:
-    """Begin opening and migrating the lake in a thread; None when it is not done here."""
+def start_warehouse(
+    settings: Settings, then: Callable[[Warehouse], None] | None = None
+) -> threading.Thread | None:
+    """Begin opening and migrating the lake in a thread; None when it is not done here.
+
+    `then(warehouse)` runs in the thread after the migrations: more of the same kind of
+    preparation (e.g. the entity catalogue), which any writer may do at any time.
+    """
     warehouse = open_warehouse(settings)  # imports warehouse.db here; the thread uses this handle
     if not warehouse.is_lake:
         return None
     if not warehouse.exists() and (settings.home / "crwatch.duckdb").is_file():
         return None  # flows.ingest.flow refuses this folder with what to do
     thread = threading.Thread(
-        target=_open_and_migrate, args=(warehouse,), name="crwatch-open-warehouse", daemon=True
+        target=_open_and_migrate,
+        args=(warehouse, then),
+        name="crwatch-open-warehouse",
+        daemon=True,
     )
     thread.start()
     return thread
