@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -507,11 +508,15 @@ def test_catalogue_synced_ahead_spares_the_flow_one_sync(
 
     warehouse = Warehouse(crwatch_home / "lake")
     warehouse.migrate()
+    from warehouse.load import sync_entities
+
     writes: list[int] = []
-    real = pipeline.sync_entities
-    monkeypatch.setattr(
-        pipeline, "sync_entities", lambda con, rows, now: (writes.append(1), real(con, rows, now))
-    )
+
+    def counted(con: Any, rows: Any, now: Any) -> None:
+        writes.append(1)
+        sync_entities(con, rows, now)
+
+    monkeypatch.setattr(pipeline, "sync_entities", counted)
     pipeline.sync_entity_catalogue(warehouse, ahead=True)
     assert warehouse.query("SELECT count(*) FROM entities")[1][0][0] > 100
     pipeline.sync_entity_catalogue(warehouse)  # the flow's: already done
