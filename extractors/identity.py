@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from courlan import extract_domain, normalize_url
 
@@ -20,14 +20,39 @@ _SPACE = re.compile(r"\s+")
 _PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 
 
+# Query parameters that never tell one article from another: share and campaign trackers
+# courlan does not know, on top of those it drops (utm_*, fbclid, gclid, yclid, ref, source,
+# session ...). Anything else is kept: two URLs that differ in an unknown parameter become two
+# documents, and if they carry the same text the content hash makes the second a copy of the
+# first; dropping a parameter that names the article (?docid=, ?nid=, ?sid=) would instead
+# merge two articles into one and lose one of them.
+_NOT_IDENTITY = frozenset(
+    {"from", "spm", "share", "share_token", "shareid", "_openstat", "smid", "cmpid", "ocid",
+     "at_medium", "at_campaign", "ito", "ns_mchannel", "ns_source", "wt.mc_id", "mkt_tok",
+     "s_cid", "sr_share", "tpcc", "guccounter", "amp"}
+)  # fmt: skip
+
+
 def canonical_url(url: str) -> str:
-    """Normalise a URL for identity: lower-case host, no default port, fragment or trackers."""
+    """Normalise a URL for identity: lower-case host, no default port, fragment or trackers.
+
+    Parameters that may identify the article are kept (courlan's strict mode keeps only a short
+    list such as `id` and `page`, and dropped `?docid=`, `?nid=`, `?newsid=`); trackers and share
+    markers are dropped, and the rest sorted.
+    """
     cleaned = url.strip()
     try:
-        canonical = normalize_url(cleaned, strict=True)
+        canonical = normalize_url(cleaned, strict=False)
     except (ValueError, TypeError, AttributeError):
         canonical = cleaned
     parts = urlsplit(canonical)
+    if parts.query or parts.fragment:
+        kept = [
+            pair
+            for pair in parts.query.split("&")
+            if pair and pair.split("=", 1)[0].lower() not in _NOT_IDENTITY
+        ]
+        canonical = urlunsplit(parts._replace(query="&".join(kept), fragment=""))
     if parts.scheme in {"http", "https"} and parts.netloc:
         # http and https copies of a page are the same page.
         return "https://" + canonical.split("://", 1)[1]
