@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import socket
 import statistics
 import subprocess
@@ -33,6 +32,9 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.procs import become_subreaper, children_cpu, reap_orphans
 
 BIN = Path(sys.executable).parent
 CRWATCH = BIN / "crwatch"
@@ -51,15 +53,16 @@ def _load() -> float:
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall and CPU seconds of one command (CPU of the children it waited for included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+def run(args: list[str], env: dict[str, str], keep: tuple[int, ...] = ()) -> tuple[float, float]:
+    """Wall seconds of one command (until it exits) and CPU seconds of it and every process
+    it started, including a temporary server it left to shut down on its own (bench/procs.py).
+    """
+    before = children_cpu()
     started = time.perf_counter()
     subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    reap_orphans(keep)
+    return wall, children_cpu() - before
 
 
 def report(label: str, samples: list[tuple[float, float]], loads: list[float]) -> None:
@@ -119,7 +122,8 @@ def ingest(mode: str, repeat: int, api: str | None) -> None:
                     if mode == "ingest-api":
                         env["PREFECT_API_URL"] = str(api)
                     loads[label].append(_load())
-                    samples[label].append(run([*command, "ingest", "--seeds"], env))
+                    keep = (server.pid,) if server is not None else ()
+                    samples[label].append(run([*command, "ingest", "--seeds"], env, keep))
                     if mode == "ingest-api":
                         from warehouse.db import Warehouse
 
@@ -187,6 +191,7 @@ def main() -> None:
         help="the interpreter (virtualenv) that runs --baseline-root",
     )
     args = parser.parse_args()
+    become_subreaper()  # a command's temporary server, left to stop on its own, counts too
     if args.baseline_root:
         VERSIONS.clear()
         VERSIONS["before"] = _checkout_command(args.baseline_root.resolve(), args.baseline_python)
