@@ -35,6 +35,7 @@ from extractors.classify.matching import (
     load_taxonomy,
     rules_for,
 )
+from extractors.classify.parallel import side_by_side_strength
 from extractors.classify.signals import (
     ONE_SIDE,
     LinkGroup,
@@ -312,7 +313,13 @@ def _score_units(
             continue
         sig = sentence_signals(u, masked, rules, para_pair_only=pair_only[id(u.para)])
         u.sentence.signals = sig
-        u.sentence.strength = sentence_strength(sig, tax.list_min_others, u.lead)
+        strength = sentence_strength(sig, tax.list_min_others, u.lead)
+        if uc and ur:
+            # Comparisons and sides in separate clauses are side by side (parallel.py).
+            strength = side_by_side_strength(
+                u, strength, masked, rules, tax.list_min_others, pair_only[id(u.para)]
+            )
+        u.sentence.strength = strength
     link_sentences(groups, tax.list_min_others)
     _continue_pair(units, masked, rules)
 
@@ -601,3 +608,7 @@ def judge_relevance(title: str | None, text: str, lang: str | None) -> Relevance
         if any(g.china for g in sigs) and any(g.russia for g in sigs):
             return RelevanceJudgement("passing", _BANDS["passing"][0], ())
     return RelevanceJudgement(best.level, best.score, _evidence(best, tax))
+
+
+
+

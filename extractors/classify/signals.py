@@ -333,6 +333,18 @@ def _has_link_word(u: Unit) -> bool:
     return s is not None and (s.relation or s.interaction)
 
 
+def parallel_actors(a: Signals | None, b: Signals | None) -> bool:
+    """Two one-side sentences (or clauses) that each name another country: parallel actors.
+
+    "Chinese investors are among the few who invest in Ukraine." next to "Russian banks
+    recapitalised their Ukrainian subsidiaries": each side acts on a third country, not on the
+    other (extractors/classify/parallel.py). Where one of the two names no other country, it
+    may continue the other's thread ("China used to buy Ukrainian wheat. Now its market opens to
+    Russian grain.").
+    """
+    return a is not None and b is not None and a.others > 0 and b.others > 0
+
+
 def link_sentences(groups: list[LinkGroup], list_min_others: int) -> None:
     """Credit strength 2 where one side and the other meet across neighbouring sentences.
 
@@ -346,6 +358,18 @@ def link_sentences(groups: list[LinkGroup], list_min_others: int) -> None:
         usable = [u for u in members if _linkable(u.sentence.signals, list_min_others)]
         c_only = [u for u in usable if u.sentence.signals and not u.sentence.signals.russia]
         r_only = [u for u in usable if u.sentence.signals and not u.sentence.signals.china]
+        # Each side needs a partner on the other that is not a parallel actor on a third
+        # country ("Chinese investors in Ukraine. Russian banks in Ukraine.": parallel_actors).
+        c_only = [
+            u
+            for u in c_only
+            if any(not parallel_actors(u.sentence.signals, v.sentence.signals) for v in r_only)
+        ]
+        r_only = [
+            u
+            for u in r_only
+            if any(not parallel_actors(v.sentence.signals, u.sentence.signals) for v in c_only)
+        ]
         if not (c_only and r_only):
             continue
         sides = c_only + r_only
