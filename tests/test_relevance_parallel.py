@@ -32,8 +32,27 @@ def test_parallel_actors_needs_a_third_country_on_both_sides() -> None:
     assert not parallel_actors(None, other)
 
 
+_FILLER = (
+    "The ministry published its quarterly report on Tuesday. Officials said the figures were "
+    "in line with expectations. Analysts expect the trend to continue into next year."
+)
+
+
+def _article(paragraphs: list[str]) -> str:
+    """Short paragraphs on the subject, each followed by a paragraph of filler."""
+    filler = " ".join([_FILLER] * 3)
+    return "\n\n".join(p + "\n\n" + filler for p in paragraphs)
+
+
+_OPENING = ["Parliament debated the budget for the navy.", "The vote is expected next week."]
+_CLOSING = [
+    "The committee will meet again in the spring.",
+    "The minister declined to comment on the report.",
+]
+
+
 @pytest.mark.parametrize(
-    ("post", "lang"),
+    ("paragraph", "lang"),
     [
         (
             "Китайские инвесторы вкладывают деньги в Казахстан. "
@@ -47,13 +66,17 @@ def test_parallel_actors_needs_a_third_country_on_both_sides() -> None:
         ),
     ],
 )
-def test_neighbouring_sentences_acting_on_third_countries_do_not_link(post: str, lang: str) -> None:
-    assert judge_relevance(None, post, lang).level == "passing"
-    assert max(_strengths(None, post, lang)) < 2
+def test_in_an_article_sentences_acting_on_third_countries_do_not_link(
+    paragraph: str, lang: str
+) -> None:
+    text = _article([*_OPENING, paragraph, *_CLOSING])
+    assert len(text) > 2000
+    assert judge_relevance("Budget debate", text, lang).level == "passing"
+    assert max(_strengths("Budget debate", text, lang)) < 2
 
 
 @pytest.mark.parametrize(
-    ("post", "lang"),
+    ("paragraph", "lang"),
     [
         (
             "Китайские инвесторы вкладывают деньги в Казахстан. "
@@ -63,10 +86,19 @@ def test_neighbouring_sentences_acting_on_third_countries_do_not_link(post: str,
         ("Chinese firms are building ports in Pakistan. Russian banks finance the deals.", "en"),
     ],
 )
-def test_a_sentence_without_a_third_country_still_links_to_its_neighbour(
-    post: str, lang: str
+def test_in_an_article_a_sentence_without_a_third_country_still_links(
+    paragraph: str, lang: str
 ) -> None:
-    assert judge_relevance(None, post, lang).level in RELEVANT
+    text = _article([*_OPENING, paragraph, *_CLOSING])
+    assert max(_strengths("Budget debate", text, lang)) == 2
+
+
+def test_a_short_post_is_one_subject_and_links_across_a_shared_third_party() -> None:
+    """In a post the competitor named in both sentences does not make the sides parallel."""
+    post = (
+        "Россияне отказываются от европейских машин. Китайские машины на 30% дешевле европейских."
+    )
+    assert judge_relevance(None, post, "ru").level in RELEVANT
 
 
 # --- separate clauses ----------------------------------------------------------------------------
@@ -76,7 +108,8 @@ def test_a_sentence_without_a_third_country_still_links_to_its_neighbour(
     ("headline", "lang"),
     [
         ("Russia invaded Ukraine, but China is expanding trade with Brazil", "en"),
-        ("Analysts said the US emboldened Putin to invade Ukraine, and that the West is emboldening Xi", "en"),
+        ("Analysts said the US emboldened Putin to invade Ukraine, and that the West is "
+         "emboldening Xi", "en"),
         ("Россия ввела войска на Украину, а Китай наращивает торговлю с Бразилией", "ru"),
         ("俄罗斯向欧洲出口天然气，而中国从澳大利亚进口煤炭", "zh"),
         ("Rosja najechała Ukrainę, a Chiny zwiększają handel z Brazylią", "pl"),
@@ -146,17 +179,7 @@ def test_a_comparison_with_a_third_country_or_no_comparison_keeps_the_pair(
     assert judge_relevance(headline, "", lang).level == "core"
 
 
-# --- a long article --------------------------------------------------------------------------------
-
-_FILLER = (
-    "The ministry published its quarterly report on Tuesday. Officials said the figures were "
-    "in line with expectations. Analysts expect the trend to continue into next year."
-)
-
-
-def _article(paragraphs: list[str]) -> str:
-    """Short paragraphs on the subject, each followed by a paragraph of filler."""
-    return "\n\n".join(p + "\n\n" + _FILLER + " " + _FILLER for p in paragraphs)
+# --- a long article ------------------------------------------------------------------------------
 
 
 def test_long_article_with_the_two_side_by_side_is_passing() -> None:
@@ -191,7 +214,7 @@ def test_long_article_with_a_paragraph_on_the_pair_is_still_related() -> None:
     assert judge_relevance("Budget debate", text, "en").level in RELEVANT
 
 
-# --- sentences -------------------------------------------------------------------------------------
+# --- sentences -----------------------------------------------------------------------------------
 
 
 def test_a_stray_comma_after_a_full_stop_does_not_join_two_sentences() -> None:

@@ -262,7 +262,12 @@ def _units(paras: list[Para], lang: str, headline_first: bool) -> tuple[list[Uni
 
 
 def _score_units(
-    units: list[Unit], n_body: list[int], masked: str, rules: LanguageRules, tax: Taxonomy
+    units: list[Unit],
+    n_body: list[int],
+    masked: str,
+    rules: LanguageRules,
+    tax: Taxonomy,
+    articles: frozenset[int] = frozenset(),
 ) -> None:
     """Signals and strength of every sentence that names a side, then the cross-sentence links."""
     _implicit_home(units, masked, rules, tax)
@@ -296,7 +301,7 @@ def _score_units(
         if len(members) <= _LINK_MAX_SENTENCES and not members[0].sentence.is_title:
             named = [u for u in members if id(u) in sides]
             if any(sides[id(u)][0] for u in named) and any(sides[id(u)][1] for u in named):
-                groups.append(LinkGroup(named))
+                groups.append(LinkGroup(named, in_article=members[0].para.story in articles))
     named_units = [u for u in units if id(u) in sides]
     for prev, nxt in pairwise(named_units):
         story = prev.para.story
@@ -547,14 +552,20 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     if not any(p.hits for p in paras):
         return [Story(h, (), 0, "none", 0.0) for h, _ in raw_stories]
     units, n_body = _units(paras, rules.lang, headline_first)
-    _score_units(units, n_body, masked, rules, tax)
-    by_story: list[list[Sentence]] = [[] for _ in raw_stories]
-    for u in units:
-        by_story[u.para.story].append(u.sentence)
     chars = [0] * len(raw_stories)
     for p in paras:
         if p.index >= 0 and not p.dropped:
             chars[p.story] += len(p.text)
+    # The stories judged as long articles (`_judge_long`; the headline of an untitled post aside).
+    articles = frozenset(
+        k
+        for k in range(len(raw_stories))
+        if k < len(n_body) and n_body[k] >= LONG_STORY and chars[k] >= LONG_CHARS
+    )
+    _score_units(units, n_body, masked, rules, tax, articles)
+    by_story: list[list[Sentence]] = [[] for _ in raw_stories]
+    for u in units:
+        by_story[u.para.story].append(u.sentence)
     return [
         _judge_story(
             heading,
@@ -608,7 +619,3 @@ def judge_relevance(title: str | None, text: str, lang: str | None) -> Relevance
         if any(g.china for g in sigs) and any(g.russia for g in sigs):
             return RelevanceJudgement("passing", _BANDS["passing"][0], ())
     return RelevanceJudgement(best.level, best.score, _evidence(best, tax))
-
-
-
-

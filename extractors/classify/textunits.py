@@ -28,9 +28,7 @@ _MD_MARKS = re.compile(r"\*\*|__|~~|`")
 # . ! ? … followed by a capital, a digit or an opening quote; a stray comma left where an extractor
 # cut a caption or a link out ("… in future years. , Addressing …") does not join two sentences.
 _ZH_SENTENCE = re.compile(r"[^。！？；!?]+(?:[。！？；!?]+[”’」』\"）)]*)?")
-_WEST_SENTENCE = re.compile(
-    rf".+?(?:[.!?…]+[\"»”’)]*(?=\s+(?:[,;]\s+)?[«\"“‘(]?[{UPPER}0-9])|$)"
-)
+_WEST_SENTENCE = re.compile(rf".+?(?:[.!?…]+[\"»”’)]*(?=\s+(?:[,;]\s+)?[«\"“‘(]?[{UPPER}0-9])|$)")
 # A "sentence" ending in one of these (or in an initial, "A.") continues: "St. Petersburg".
 _ABBREVIATION_END = re.compile(
     r"[\s(«\"](?:st|mr|mrs|ms|dr|gen|lt|col|jr|sr|vs|u\.s|u\.k|u\.n|e\.g|i\.e|"
