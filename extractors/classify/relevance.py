@@ -11,6 +11,7 @@ Modules:
 - extractors/classify/matching.py: `Matcher` (the vocabulary matcher) and the compiled taxonomy;
 - extractors/classify/textunits.py: cleaning, masking, stories, paragraphs and sentences;
 - extractors/classify/signals.py: per-sentence `Signals`, strength and cross-sentence links;
+- extractors/classify/parallel.py: comparisons and sides in separate clauses (side by side);
 - this module: locating the sides, scoring the sentences of a story and the document's level.
 
 Seams for the later classifier (topics, stance, entities): `load_taxonomy` keeps the whole parsed
@@ -87,7 +88,12 @@ __all__ = [
 # relevance-5: "the two nations" / "both sides" in a paragraph naming no side refers back to the
 # pair of the nearest preceding paragraph naming only the two (`_refer_back`); more words for the
 # pair in en and the European languages.
-RELEVANCE_VERSION = "relevance-5"
+# relevance-6: side by side is not a relation (extractors/classify/parallel.py): in a long
+# article two sentences that each act on another country do not link the sides; a sentence
+# whose sides never share a clause is at most a secondary link; one side as the standard of a
+# comparison ("Like Russia, China …") is a co-mention; Obama is a third party; a stray comma
+# after a full stop does not join two sentences.
+RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
