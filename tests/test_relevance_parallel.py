@@ -171,6 +171,9 @@ def test_one_side_as_the_standard_of_a_comparison_is_passing(headline: str, lang
         ("China and Russia, like Iran, oppose the new sanctions", "en"),
         ("Russland und China lehnen die Sanktionen der USA gemeinsam ab", "de"),
         ("Russia would like China to buy more of its gas", "en"),
+        # Alike positions are an alignment, not a comparison of two actors.
+        ("中国与俄罗斯的立场相同，都反对单边制裁", "zh"),
+        ("China's stance on the sanctions is similar to Russia's", "en"),
     ],
 )
 def test_a_comparison_with_a_third_country_or_no_comparison_keeps_the_pair(
