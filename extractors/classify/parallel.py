@@ -7,7 +7,8 @@ not by wording:
 
 - parallel actors on third parties: "Chinese investors put money into Ukraine. Russian banks
   recapitalised their Ukrainian subsidiaries." Each side acts on another country; the two
-  sentences do not link the sides (`signals.parallel_actors`, used by `link_sentences` and here);
+  sentences do not link the sides (`signals.parallel_actors`: by `link_sentences` inside long
+  articles only, a short post being one subject; here for clauses);
 - separate clauses: "Obama's policy emboldened Putin to invade Ukraine, and Biden's is
   emboldening Xi." The sides never share a clause of the sentence; the sentence links them only
   as two neighbouring sentences would, i.e. at most as a secondary link (`clause_strength`);
