@@ -600,8 +600,8 @@ def test_a_custom_taxonomy_changes_the_vocabulary(tmp_path: Path) -> None:
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +
-# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-5.
-F1_MEASURED = {"zh": 0.936, "ru": 0.922, "en": 0.951, "eu": 1.000}
+# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-6.
+F1_MEASURED = {"zh": 0.936, "ru": 0.931, "en": 0.963, "eu": 1.000}
 F1_TOLERANCE = 0.02
 
 

@@ -328,6 +328,9 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         matchers["implicit"] = _matcher(list(section.get("implicit", [])), word_start)
         matchers["speech"] = _matcher(list(section.get("speech", [])), word_start)
         matchers["pair_pronoun"] = _matcher(list(section.get("pair_pronoun", [])), word_start)
+        # Side by side, not a relation (extractors/classify/parallel.py).
+        matchers["clause_break"] = _matcher(list(section.get("clause_break", [])), word_start)
+        matchers["comparison"] = _matcher(list(section.get("comparison", [])), word_start)
         home = section.get("implicit_home")
         if home not in (None, "china", "russia"):
             raise ValueError(f"[relevance.{lang}] implicit_home must be china or russia")

@@ -11,6 +11,7 @@ Modules:
 - extractors/classify/matching.py: `Matcher` (the vocabulary matcher) and the compiled taxonomy;
 - extractors/classify/textunits.py: cleaning, masking, stories, paragraphs and sentences;
 - extractors/classify/signals.py: per-sentence `Signals`, strength and cross-sentence links;
+- extractors/classify/parallel.py: comparisons and sides in separate clauses (side by side);
 - this module: locating the sides, scoring the sentences of a story and the document's level.
 
 Seams for the later classifier (topics, stance, entities): `load_taxonomy` keeps the whole parsed
@@ -35,6 +36,7 @@ from extractors.classify.matching import (
     load_taxonomy,
     rules_for,
 )
+from extractors.classify.parallel import side_by_side_strength
 from extractors.classify.signals import (
     ONE_SIDE,
     LinkGroup,
@@ -86,7 +88,12 @@ __all__ = [
 # relevance-5: "the two nations" / "both sides" in a paragraph naming no side refers back to the
 # pair of the nearest preceding paragraph naming only the two (`_refer_back`); more words for the
 # pair in en and the European languages.
-RELEVANCE_VERSION = "relevance-5"
+# relevance-6: side by side is not a relation (extractors/classify/parallel.py): in a long
+# article two sentences that each act on another country do not link the sides; a sentence
+# whose sides never share a clause is at most a secondary link; one side as the standard of a
+# comparison ("Like Russia, China …") is a co-mention; Obama is a third party; a stray comma
+# after a full stop does not join two sentences.
+RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
@@ -261,7 +268,12 @@ def _units(paras: list[Para], lang: str, headline_first: bool) -> tuple[list[Uni
 
 
 def _score_units(
-    units: list[Unit], n_body: list[int], masked: str, rules: LanguageRules, tax: Taxonomy
+    units: list[Unit],
+    n_body: list[int],
+    masked: str,
+    rules: LanguageRules,
+    tax: Taxonomy,
+    articles: frozenset[int] = frozenset(),
 ) -> None:
     """Signals and strength of every sentence that names a side, then the cross-sentence links."""
     _implicit_home(units, masked, rules, tax)
@@ -295,7 +307,7 @@ def _score_units(
         if len(members) <= _LINK_MAX_SENTENCES and not members[0].sentence.is_title:
             named = [u for u in members if id(u) in sides]
             if any(sides[id(u)][0] for u in named) and any(sides[id(u)][1] for u in named):
-                groups.append(LinkGroup(named))
+                groups.append(LinkGroup(named, in_article=members[0].para.story in articles))
     named_units = [u for u in units if id(u) in sides]
     for prev, nxt in pairwise(named_units):
         story = prev.para.story
@@ -312,7 +324,13 @@ def _score_units(
             continue
         sig = sentence_signals(u, masked, rules, para_pair_only=pair_only[id(u.para)])
         u.sentence.signals = sig
-        u.sentence.strength = sentence_strength(sig, tax.list_min_others, u.lead)
+        strength = sentence_strength(sig, tax.list_min_others, u.lead)
+        if uc and ur:
+            # Comparisons and sides in separate clauses are side by side (parallel.py).
+            strength = side_by_side_strength(
+                u, strength, masked, rules, tax.list_min_others, pair_only[id(u.para)]
+            )
+        u.sentence.strength = strength
     link_sentences(groups, tax.list_min_others)
     _continue_pair(units, masked, rules)
 
@@ -540,14 +558,20 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     if not any(p.hits for p in paras):
         return [Story(h, (), 0, "none", 0.0) for h, _ in raw_stories]
     units, n_body = _units(paras, rules.lang, headline_first)
-    _score_units(units, n_body, masked, rules, tax)
-    by_story: list[list[Sentence]] = [[] for _ in raw_stories]
-    for u in units:
-        by_story[u.para.story].append(u.sentence)
     chars = [0] * len(raw_stories)
     for p in paras:
         if p.index >= 0 and not p.dropped:
             chars[p.story] += len(p.text)
+    # The stories judged as long articles (`_judge_long`; the headline of an untitled post aside).
+    articles = frozenset(
+        k
+        for k in range(len(raw_stories))
+        if k < len(n_body) and n_body[k] >= LONG_STORY and chars[k] >= LONG_CHARS
+    )
+    _score_units(units, n_body, masked, rules, tax, articles)
+    by_story: list[list[Sentence]] = [[] for _ in raw_stories]
+    for u in units:
+        by_story[u.para.story].append(u.sentence)
     return [
         _judge_story(
             heading,

@@ -321,6 +321,10 @@ class LinkGroup:
 
     members: list[Unit]
     word_in_last: bool = False
+    # The group is a paragraph of a long article: there, two sentences that each act on another
+    # country are parallel actors, not a link (`parallel_actors`). A short post is one subject:
+    # "Russians gave up European cars. Chinese cars are 30% cheaper than European ones." links.
+    in_article: bool = False
 
 
 def _has_link_word(u: Unit) -> bool:
@@ -331,6 +335,22 @@ def _has_link_word(u: Unit) -> bool:
     """
     s = u.sentence.signals
     return s is not None and (s.relation or s.interaction)
+
+
+def parallel_actors(a: Signals | None, b: Signals | None) -> bool:
+    """Two one-side sentences (or clauses) that each name another country: parallel actors.
+
+    "Chinese investors are among the few who invest in Ukraine." next to "Russian banks
+    recapitalised their Ukrainian subsidiaries": each side acts on a third country, not on the
+    other (extractors/classify/parallel.py). Where one of the two names no other country, it
+    may continue the other's thread ("China used to buy Ukrainian wheat. Now its market opens to
+    Russian grain.").
+    """
+    return a is not None and b is not None and a.others > 0 and b.others > 0
+
+
+def _parallel(c: Unit, r: Unit) -> bool:
+    return parallel_actors(c.sentence.signals, r.sentence.signals)
 
 
 def link_sentences(groups: list[LinkGroup], list_min_others: int) -> None:
@@ -346,6 +366,11 @@ def link_sentences(groups: list[LinkGroup], list_min_others: int) -> None:
         usable = [u for u in members if _linkable(u.sentence.signals, list_min_others)]
         c_only = [u for u in usable if u.sentence.signals and not u.sentence.signals.russia]
         r_only = [u for u in usable if u.sentence.signals and not u.sentence.signals.china]
+        if group.in_article:
+            # In an article each side needs a partner on the other that is not a parallel actor
+            # on a third country ("Chinese investors in Ukraine. Russian banks in Ukraine.").
+            c_only = [u for u in c_only if any(not _parallel(u, v) for v in r_only)]
+            r_only = [u for u in r_only if any(not _parallel(v, u) for v in c_only)]
         if not (c_only and r_only):
             continue
         sides = c_only + r_only

@@ -25,9 +25,10 @@ _URL = re.compile(r"(?:https?://|www\.|t\.me/)\S+")
 _BOLD_LINE = re.compile(r"^\s*\*\*([^*\n]{2,200})\*\*\s*$")
 _MD_MARKS = re.compile(r"\*\*|__|~~|`")
 # zh sentences end at 。！？； (a closing quote stays with its sentence); ru/en sentences end at
-# . ! ? … followed by a capital, a digit or an opening quote.
+# . ! ? … followed by a capital, a digit or an opening quote; a stray comma left where an extractor
+# cut a caption or a link out ("… in future years. , Addressing …") does not join two sentences.
 _ZH_SENTENCE = re.compile(r"[^。！？；!?]+(?:[。！？；!?]+[”’」』\"）)]*)?")
-_WEST_SENTENCE = re.compile(rf".+?(?:[.!?…]+[\"»”’)]*(?=\s+[«\"“‘(]?[{UPPER}0-9])|$)")
+_WEST_SENTENCE = re.compile(rf".+?(?:[.!?…]+[\"»”’)]*(?=\s+(?:[,;]\s+)?[«\"“‘(]?[{UPPER}0-9])|$)")
 # A "sentence" ending in one of these (or in an initial, "A.") continues: "St. Petersburg".
 _ABBREVIATION_END = re.compile(
     r"[\s(«\"](?:st|mr|mrs|ms|dr|gen|lt|col|jr|sr|vs|u\.s|u\.k|u\.n|e\.g|i\.e|"
@@ -43,7 +44,7 @@ _SENTENCE_END = re.compile(r"[.!?。！？;；:：][\"»”’)）]*$")
 _TEASER_EXCERPT = re.compile(r"(?:\.\.\.|…)[\"»”’)）]*$")
 _ZH_END = re.compile(r"[。！？；!?]+")
 _WEST_LETTER = re.compile(f"[A-Za-z{LATIN_EXTENDED}{CYRILLIC}]")
-_WEST_END = re.compile(rf"[.!?…]+[\"»”’)]*\s+[«\"“‘(]?[{UPPER}0-9]")
+_WEST_END = re.compile(rf"[.!?…]+[\"»”’)]*\s+(?:[,;]\s+)?[«\"“‘(]?[{UPPER}0-9]")
 
 
 def lower_same_length(text: str) -> str:
