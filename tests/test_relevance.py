@@ -597,11 +597,71 @@ def test_a_custom_taxonomy_changes_the_vocabulary(tmp_path: Path) -> None:
     assert stories[0].level == "core"
 
 
+# --- formats both sides belong to; messages; lists (relevance-6) --------------------------------
+
+
+def test_zh_member_summit_with_the_other_side_in_it_is_related() -> None:
+    # An SCO meeting chaired by one side with the other's leader among the participants: the
+    # two act together in a format they belong to (LABELING.md: SCO/BRICS with both).
+    text = (
+        "国家主席习近平在青岛主持上海合作组织成员国元首理事会会议并发表讲话。\n\n"
+        "习近平强调，各方要加强团结协作。\n\n"
+        "哈萨克斯坦总统、俄罗斯总统普京、巴基斯坦总理、印度总理出席会议。\n"
+    )
+    j = judge_relevance("习近平主持上海合作组织峰会", text, "zh")
+    assert j.level == "related"
+    assert j.evidence
+
+
+def test_member_summit_needs_both_sides_and_a_meeting_of_the_format() -> None:
+    one_side = "国家主席习近平在青岛主持上海合作组织成员国元首理事会会议并发表讲话。\n"
+    assert level("习近平主持上海合作组织峰会", one_side, "zh") == "none"
+    # A business forum of the format is not a meeting of it: the other side listed among its
+    # speakers stays a passing mention.
+    forum = (
+        "国家主席习近平出席金砖国家工商论坛开幕式并发表主旨演讲。\n\n"
+        "巴西总统、俄罗斯总统普京、印度总理也在论坛上发表讲话。\n"
+    )
+    assert level("习近平出席金砖国家工商论坛开幕式", forum, "zh") == "passing"
+    # Russia only as a cited news agency is no participant.
+    cited = "国家主席习近平出席金砖国家领导人会晤并发表讲话。\n\n俄新社报道说，会晤取得丰硕成果。\n"
+    assert level("习近平出席金砖国家领导人会晤", cited, "zh") == "passing"
+
+
+def test_en_and_ru_member_summit_headlines() -> None:
+    en = (
+        "Chinese President Xi Jinping addressed the leaders of the member states. "
+        "Russian President Vladimir Putin called for closer coordination within the group."
+    )
+    assert level("Xi attends SCO summit in Astana", en, "en") in RELEVANT
+    ru = (
+        "Президент России выступил на пленарном заседании.\n\n"
+        "В заседании также участвовал председатель КНР Си Цзиньпин."
+    )
+    assert level("Путин принял участие в саммите БРИКС в Йоханнесбурге", ru, "ru") in RELEVANT
+
+
+def test_greetings_to_the_other_side_are_a_message() -> None:
+    # A leader's greetings to the other side's people: a message between the two, as a
+    # congratulatory telegram is.
+    text = "俄罗斯总统普京向中国人民致以新春问候，祝愿中国繁荣昌盛。\n"
+    assert level("普京向中国人民拜年", text, "zh") == "core"
+    assert level("Putin sends New Year greetings to the Chinese people", "", "en") == "core"
+    assert level("Си Цзиньпин поздравил Путина с днём рождения", "", "ru") == "core"
+
+
+def test_ru_countries_congratulating_in_a_list_are_parallel() -> None:
+    # China as one of several congratulating countries is an item of a list, not a message
+    # of its own to Russia.
+    post = "Президента России поздравили главы Кубы, Венесуэлы, Никарагуа и Китая."
+    assert level(None, post, "ru") not in RELEVANT
+
+
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +
-# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-5.
-F1_MEASURED = {"zh": 0.936, "ru": 0.922, "en": 0.951, "eu": 1.000}
+# labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-6.
+F1_MEASURED = {"zh": 0.960, "ru": 0.922, "en": 0.951, "eu": 1.000}
 F1_TOLERANCE = 0.02
 
 

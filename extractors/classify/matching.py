@@ -328,6 +328,7 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         matchers["implicit"] = _matcher(list(section.get("implicit", [])), word_start)
         matchers["speech"] = _matcher(list(section.get("speech", [])), word_start)
         matchers["pair_pronoun"] = _matcher(list(section.get("pair_pronoun", [])), word_start)
+        matchers["member_summit"] = _matcher(list(section.get("member_summit", [])), word_start)
         home = section.get("implicit_home")
         if home not in (None, "china", "russia"):
             raise ValueError(f"[relevance.{lang}] implicit_home must be china or russia")

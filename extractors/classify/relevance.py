@@ -22,7 +22,7 @@ is the vocabulary matcher to reuse for entity lists. All of them stay importable
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from extractors.classify.matching import (
@@ -86,7 +86,10 @@ __all__ = [
 # relevance-5: "the two nations" / "both sides" in a paragraph naming no side refers back to the
 # pair of the nearest preceding paragraph naming only the two (`_refer_back`); more words for the
 # pair in en and the European languages.
-RELEVANCE_VERSION = "relevance-5"
+# relevance-6: a meeting of a format both sides belong to (an SCO or BRICS summit) named in the
+# headline, with one side there and the other acting in the story, is related (`_member_summit`);
+# greetings and congratulations are messages; more countries make a Russian enumeration a list.
+RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
 # Score band per level; a judgement's score lies in [low, high).
@@ -548,7 +551,7 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     for p in paras:
         if p.index >= 0 and not p.dropped:
             chars[p.story] += len(p.text)
-    return [
+    judged = [
         _judge_story(
             heading,
             by_story[k],
@@ -558,6 +561,72 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
         )
         for k, (heading, _) in enumerate(raw_stories)
     ]
+    for k in _member_summit(units, masked, rules, headline_first):
+        judged[k] = _as_format_thread(judged[k])
+    return judged
+
+
+def _member_summit(
+    units: list[Unit], masked: str, rules: LanguageRules, headline_first: bool
+) -> set[int]:
+    """Stories whose headline is a meeting of a format both sides belong to, with both in it.
+
+    LABELING.md: a multilateral story where China and Russia act together (an SCO or BRICS
+    summit with both) is a substantial secondary thread. "习近平主持上海合作组织成员国元首理事会
+    会议" over a story whose participants include Putin; "Путин прибыл на саммит БРИКС" over
+    one where Xi speaks. The headline names the meeting (`member_summit`) and one side; the
+    other side is named in the story's body as itself (not only as a cited news agency or as a
+    party to the Russia–Ukraine war). Business forums and expos of the format are not meetings
+    of it, and a format where both merely sit (the UN) is not one they belong to as partners.
+    """
+    summit = rules.matchers.get("member_summit")
+    if summit is None:
+        return set()
+    titled = {u.para.story for u in units if u.sentence.is_title}
+    head: dict[int, tuple[bool, bool]] = {}
+    heads: set[int] = set()  # ids of the headline units
+    for u in units:
+        k = u.para.story
+        # The headline: the title, or an untitled post's first sentence.
+        if u.sentence.is_title or (
+            headline_first and u.seq == 0 and u.para.index == 0 and k not in titled
+        ):
+            heads.add(id(u))
+            if summit.search(masked[u.start : u.start + len(u.sentence.text)]):
+                c, r = head.get(k, (False, False))
+                head[k] = (c or u.china(), r or u.russia())
+    if not any(c or r for c, r in head.values()):
+        return set()  # the common case: no headline names such a meeting with a side
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    body: dict[int, tuple[bool, bool]] = {}
+    for u in units:
+        k = u.para.story
+        if k not in head or id(u) in heads or not u.hits:
+            continue
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        c_own = [s for s in u.hits.get("china", []) if not covered([s], cover)]
+        r_own = [s for s in u.hits.get("russia", []) if not covered([s], cover)]
+        c, r = body.get(k, (False, False))
+        body[k] = (c or bool(c_own), r or bool(r_own))
+    out: set[int] = set()
+    for k, (hc, hr) in head.items():
+        bc, br = body.get(k, (False, False))
+        if (hc and br) or (hr and bc):
+            out.add(k)
+    return out
+
+
+def _as_format_thread(story: Story) -> Story:
+    """A story judged passing raised to related: both sides act in a format they belong to."""
+    if story.level != "passing":
+        return story
+    for s in story.sentences:
+        if s.is_title or s is story.sentences[0]:
+            s.strength = max(s.strength, 2)
+            break
+    low, high = _BANDS["related"]
+    return replace(story, level="related", score=round(low + (high - low) * 0.96 * 0.3, 4))
 
 
 def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
