@@ -657,6 +657,31 @@ def test_ru_countries_congratulating_in_a_list_are_parallel() -> None:
     assert level(None, post, "ru") not in RELEVANT
 
 
+def test_zh_china_position_on_the_war_next_to_russia_is_related() -> None:
+    # China states its position on "the Ukraine crisis" in a paragraph that names Russia
+    # itself: China's part in Russia's war (LABELING.md: related).
+    text = (
+        "国家主席习近平同巴西总统通电话。\n\n"
+        "巴西总统表示，他的特使下周将访问俄罗斯和乌克兰。"
+        "习近平指出，中方在乌克兰危机上始终劝和促谈。\n"
+    )
+    assert level("习近平同巴西总统通电话", text, "zh") == "related"
+    # The crisis without Russia named: one side only.
+    alone = "国家主席习近平同希腊总理通电话。\n\n双方就乌克兰危机交换意见，中方主张劝和促谈。\n"
+    assert level("习近平同希腊总理通电话", alone, "zh") == "none"
+    # A third party speaking first is not China's position.
+    other = "美国官员称中方在乌克兰危机上偏袒一方。\n\n俄罗斯外交部对此不予置评。\n"
+    assert level("美官员发表涉华言论", other, "zh") not in RELEVANT
+
+
+def test_en_china_position_on_the_war_next_to_russia() -> None:
+    text = (
+        "Brazil's president said an envoy would travel to Moscow and Kyiv next week. "
+        "Chinese President Xi Jinping said China's position on the Ukraine crisis is consistent."
+    )
+    assert level("Xi, Brazilian president hold phone talks", text, "en") in RELEVANT
+
+
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +

@@ -329,6 +329,7 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         matchers["speech"] = _matcher(list(section.get("speech", [])), word_start)
         matchers["pair_pronoun"] = _matcher(list(section.get("pair_pronoun", [])), word_start)
         matchers["member_summit"] = _matcher(list(section.get("member_summit", [])), word_start)
+        matchers["war_names"] = _matcher(list(section.get("war_names", [])), word_start)
         home = section.get("implicit_home")
         if home not in (None, "china", "russia"):
             raise ValueError(f"[relevance.{lang}] implicit_home must be china or russia")

@@ -88,7 +88,9 @@ __all__ = [
 # pair in en and the European languages.
 # relevance-6: a meeting of a format both sides belong to (an SCO or BRICS summit) named in the
 # headline, with one side there and the other acting in the story, is related (`_member_summit`);
-# greetings and congratulations are messages; more countries make a Russian enumeration a list.
+# greetings and congratulations are messages; more countries make a Russian enumeration a list;
+# China's position on "the Ukraine crisis" next to a sentence naming Russia is China's position on
+# Russia's war (`_war_position`).
 RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
@@ -358,6 +360,50 @@ def _parallel(s: Sentence) -> bool:
     )
 
 
+def _war_position(units: list[Unit], masked: str, rules: LanguageRules, list_min: int) -> None:
+    """China's position on the war in a paragraph that names Russia: a secondary thread.
+
+    LABELING.md: China's position on Russia's war, China's mediation in it, is related. A
+    paragraph where China states its position on "the Ukraine crisis" (`war_names`: the war
+    named without Russia) and a neighbouring sentence names Russia itself ("an African peace
+    mission will visit Russia and Ukraine"; "Orbán briefed Xi on his trips to Kyiv and Moscow")
+    is about China's part in Russia's war. China must be the one speaking (named before any other
+    country or third party in its sentence); the Russia sentence may not be a list, a cited news
+    agency or the war compound itself. Both sentences get strength 2. A paragraph on the crisis
+    that never names Russia (China and Greece discussing "the Ukraine issue") stays one side.
+    """
+    names = rules.matchers.get("war_names")
+    if names is None:
+        return
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
+    by_para: dict[int, list[Unit]] = {}
+    for u in units:
+        if (u.china() or u.russia()) and not u.sentence.is_title:
+            by_para.setdefault(id(u.para), []).append(u)
+    for members in by_para.values():
+        if len(members) > _LINK_MAX_SENTENCES or not any(u.china() for u in members):
+            continue
+        china: list[Unit] = []
+        russia: list[Unit] = []
+        for u in members:
+            text = masked[u.start : u.start + len(u.sentence.text)]
+            if u.china() and not u.russia():
+                first = min(a for cat in ("china", "bilateral") for a, _ in u.hits.get(cat, []))
+                before = [a for m in third for a, _ in m.spans(text) if u.start + a < first]
+                if not before and names.search(text):
+                    china.append(u)
+            elif u.russia() and not u.china():
+                cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+                own = [sp for sp in u.hits.get("russia", []) if not covered([sp], cover)]
+                g = u.sentence.signals
+                if own and (g is None or g.others < list_min):
+                    russia.append(u)
+        if china and russia:
+            for u in china + russia:
+                u.sentence.strength = max(u.sentence.strength, 2)
+
+
 def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Taxonomy) -> None:
     """The outlet's home side counts as named where the headline or lead is about the relation.
 
@@ -544,6 +590,7 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
         return [Story(h, (), 0, "none", 0.0) for h, _ in raw_stories]
     units, n_body = _units(paras, rules.lang, headline_first)
     _score_units(units, n_body, masked, rules, tax)
+    _war_position(units, masked, rules, tax.list_min_others)
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
