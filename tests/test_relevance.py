@@ -674,6 +674,19 @@ def test_zh_china_position_on_the_war_next_to_russia_is_related() -> None:
     assert level("美官员发表涉华言论", other, "zh") not in RELEVANT
 
 
+def test_zh_china_statement_on_the_war_inside_a_russia_war_roundup_is_related() -> None:
+    # A war roundup under a headline on Russia, with an item where China states its position
+    # on the crisis: China's position on Russia's war (the "war roundups").
+    text = (
+        "俄罗斯国防部称，俄军摧毁了多处军事目标。\n\n"
+        "**安理会审议乌克兰问题**\n\n"
+        "中国代表在会上表示，中方呼吁乌克兰危机当事方保持克制，早日停火。\n"
+    )
+    assert level("俄称打击多处军事目标", text, "zh") == "related"
+    # Under a headline that does not name Russia the same item is China's own statement.
+    assert level("国际联播快讯", text, "zh") == "passing"
+
+
 def test_en_china_position_on_the_war_next_to_russia() -> None:
     text = (
         "Brazil's president said an envoy would travel to Moscow and Kyiv next week. "

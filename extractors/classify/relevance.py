@@ -360,23 +360,49 @@ def _parallel(s: Sentence) -> bool:
     )
 
 
-def _war_position(units: list[Unit], masked: str, rules: LanguageRules, list_min: int) -> None:
-    """China's position on the war in a paragraph that names Russia: a secondary thread.
+def _war_position(
+    units: list[Unit], masked: str, rules: LanguageRules, list_min: int, n_body: list[int]
+) -> None:
+    """China's position on the war next to Russia named itself: a secondary thread.
 
     LABELING.md: China's position on Russia's war, China's mediation in it, is related. A
     paragraph where China states its position on "the Ukraine crisis" (`war_names`: the war
     named without Russia) and a neighbouring sentence names Russia itself ("an African peace
     mission will visit Russia and Ukraine"; "Orbán briefed Xi on his trips to Kyiv and Moscow")
-    is about China's part in Russia's war. China must be the one speaking (named before any other
-    country or third party in its sentence); the Russia sentence may not be a list, a cited news
-    agency or the war compound itself. Both sentences get strength 2. A paragraph on the crisis
-    that never names Russia (China and Greece discussing "the Ukraine issue") stays one side.
+    is about China's part in Russia's war; so is China's statement on the crisis inside a short
+    item (a war roundup) whose headline names Russia ("俄罗斯在顿巴斯地区发起特别军事行动" … "中方
+    代表表示，乌克兰局势演变至今…"). China must be the one speaking (named before any other country
+    or third party in its sentence); the Russia sentence may not be a list, a cited news agency or
+    the war compound itself. These sentences get strength 2. A paragraph on the crisis that never
+    names Russia (China and Greece discussing "the Ukraine issue") stays one side.
     """
     names = rules.matchers.get("war_names")
     if names is None:
         return
     weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
     third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
+
+    def china_on_war(u: Unit) -> bool:
+        if not u.china() or u.russia():
+            return False
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        if not names.search(text):
+            return False
+        first = min(a for cat in ("china", "bilateral") for a, _ in u.hits.get(cat, []))
+        return not any(u.start + a < first for m in third for a, _ in m.spans(text))
+
+    def russia_itself(u: Unit) -> bool:
+        if not u.russia() or u.china():
+            return False
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        own = [sp for sp in u.hits.get("russia", []) if not covered([sp], cover)]
+        g = u.sentence.signals
+        return bool(own) and (g is None or g.others < list_min)
+
+    headline_russia = any(
+        u.sentence.is_title and u.para.story == 0 and russia_itself(u) for u in units
+    )
     by_para: dict[int, list[Unit]] = {}
     for u in units:
         if (u.china() or u.russia()) and not u.sentence.is_title:
@@ -384,22 +410,13 @@ def _war_position(units: list[Unit], masked: str, rules: LanguageRules, list_min
     for members in by_para.values():
         if len(members) > _LINK_MAX_SENTENCES or not any(u.china() for u in members):
             continue
-        china: list[Unit] = []
-        russia: list[Unit] = []
-        for u in members:
-            text = masked[u.start : u.start + len(u.sentence.text)]
-            if u.china() and not u.russia():
-                first = min(a for cat in ("china", "bilateral") for a, _ in u.hits.get(cat, []))
-                before = [a for m in third for a, _ in m.spans(text) if u.start + a < first]
-                if not before and names.search(text):
-                    china.append(u)
-            elif u.russia() and not u.china():
-                cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
-                own = [sp for sp in u.hits.get("russia", []) if not covered([sp], cover)]
-                g = u.sentence.signals
-                if own and (g is None or g.others < list_min):
-                    russia.append(u)
-        if china and russia:
+        china = [u for u in members if china_on_war(u)]
+        if not china:
+            continue
+        russia = [u for u in members if russia_itself(u)]
+        if not russia and headline_russia and n_body[members[0].para.story] < LONG_STORY:
+            russia = [china[0]]  # the item's headline names Russia: the war is its subject
+        if russia:
             for u in china + russia:
                 u.sentence.strength = max(u.sentence.strength, 2)
 
@@ -590,7 +607,7 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
         return [Story(h, (), 0, "none", 0.0) for h, _ in raw_stories]
     units, n_body = _units(paras, rules.lang, headline_first)
     _score_units(units, n_body, masked, rules, tax)
-    _war_position(units, masked, rules, tax.list_min_others)
+    _war_position(units, masked, rules, tax.list_min_others, n_body)
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
