@@ -259,7 +259,7 @@ def test_cli_reclassify_since_a_date(settings: Settings) -> None:
 
 # Cross-validated figures (grouped 5-fold by outlet over labels_dev + labels_train), computed
 # by the same code as `bench/classify_eval.py --cv` (bench/cv_eval.py); measured 2026-12-05 with
-# relevance-6 / topics-4 / stance-4 (docs/BENCHMARKS.md). The rules are deterministic: the
+# relevance-6 / topics-5 / stance-4 (docs/BENCHMARKS.md). The rules are deterministic: the
 # tolerance leaves room for small vocabulary edits, not for noise.
 CV_FLOORS = {
     "all.f1": 0.949, "all.topic_micro_f1": 0.825, "all.stance_accuracy": 0.864,

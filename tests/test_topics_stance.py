@@ -199,6 +199,26 @@ def test_leaders_dealing_in_the_headline_is_diplomacy_next_to_the_field() -> Non
     )
 
 
+def test_practical_cooperation_and_reporting_media_are_no_field() -> None:
+    # 务实合作 ("practical cooperation") is the formula for cooperation in every field: a
+    # parliament meeting that deepens it is diplomacy, not trade.
+    text = (
+        "全国人大常委会委员长会见俄罗斯国家杜马主席。\n\n"
+        "双方表示，愿深化两国议会交往，推动中俄务实合作不断取得新成果。\n"
+    )
+    assert assign_topics("委员长会见俄罗斯国家杜马主席", text, "zh") == ("diplomacy",)
+    # Media reporting on a visit are the ones speaking, not media cooperation …
+    reported = "俄罗斯媒体高度评价中俄元首会晤，认为两国关系进一步深化。\n"
+    assert "culture_people" not in assign_topics("俄媒评价中俄元首会晤", reported, "zh")
+    # … media cooperation between the two is a field of exchange.
+    coop = "中俄双方签署媒体合作协议，推动两国媒体交流。\n"
+    assert "culture_people" in assign_topics("中俄签署媒体合作协议", coop, "zh")
+    en = "Russian media praise the talks between Xi and Putin"
+    assert "culture_people" not in assign_topics(en, en, "en")
+    en_coop = "China, Russia sign media cooperation deal"
+    assert "culture_people" in assign_topics(en_coop, en_coop, "en")
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got

@@ -40,7 +40,9 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # topics-4: trade words in a sentence about energy count for energy (`_topic_scores`); a long
 # article's headline counts only when it names both sides (`_headline`); a headline where a leader
 # of one side deals with the other adds diplomacy; UN bodies and three-party formats multilateral.
-TOPICS_VERSION = "topics-4"
+# topics-5: 务实合作 ("practical cooperation", the formula for every field) is no trade cue; media
+# are culture only as a field of cooperation, not as the ones reporting (seeds/topics.toml).
+TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
     "diplomacy",
