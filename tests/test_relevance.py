@@ -687,6 +687,19 @@ def test_zh_china_statement_on_the_war_inside_a_russia_war_roundup_is_related() 
     assert level("国际联播快讯", text, "zh") == "passing"
 
 
+def test_russia_position_on_the_taiwan_question_is_related() -> None:
+    # Russia, speaking first, on China's Taiwan question: the mirror of China's position on
+    # Russia's war.
+    text = "俄罗斯外交部发言人近日表示，某国议员窜访台湾的行为是严重挑衅。\n"
+    assert level("外交部发言人谈台湾问题", text, "zh") == "related"
+    ru = "МИД России заявил, что визит американских конгрессменов на Тайвань — провокация."
+    assert level(None, ru, "ru") in RELEVANT
+    # Russia and Taiwan side by side, nobody speaking for Russia: no relation.
+    side = "Войну России против Украины внимательно изучают на Тайване."
+    assert level(None, side, "ru") not in RELEVANT
+    assert level("Russia's war in Ukraine worries Taiwan", "", "en") not in RELEVANT
+
+
 def test_en_china_position_on_the_war_next_to_russia() -> None:
     text = (
         "Brazil's president said an envoy would travel to Moscow and Kyiv next week. "

@@ -90,7 +90,8 @@ __all__ = [
 # headline, with one side there and the other acting in the story, is related (`_member_summit`);
 # greetings and congratulations are messages; more countries make a Russian enumeration a list;
 # China's position on "the Ukraine crisis" next to a sentence naming Russia is China's position on
-# Russia's war (`_war_position`).
+# Russia's war (`_war_position`), and Russia speaking first on China's Taiwan question is its mirror
+# (`_issue_position`).
 RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
@@ -421,6 +422,49 @@ def _war_position(
                 u.sentence.strength = max(u.sentence.strength, 2)
 
 
+def _issue_position(units: list[Unit], masked: str, rules: LanguageRules, list_min: int) -> None:
+    """Russia taking a position on China's Taiwan question: a secondary thread.
+
+    The mirror of China's position on Russia's war (`_war_position`): a sentence where Russia
+    speaks first (named before any other country or third party; the issue's own name aside)
+    and a position word follows ("Zakharova called the Japanese PM's remarks on Taiwan
+    dangerous"; "Putin calls Pelosi's Taiwan trip a provocation") is Russia's view of China's
+    core issue (LABELING.md: the Russian view of China). Russia and Taiwan side by side ("the
+    war in Ukraine worries Taiwan") are not: Russia is not the one speaking. Strength 2.
+    """
+    issue = rules.matchers.get("china_issue")
+    position = rules.matchers.get("position")
+    if issue is None or position is None:
+        return
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
+    for u in units:
+        if not u.russia() or u.china() or u.sentence.strength >= 2:
+            continue
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        names = issue.spans(text)
+        if not names:
+            continue
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        own = [a for a, b in u.hits.get("russia", []) if not covered([(a, b)], cover)]
+        if not own:
+            continue
+        first = min(own) - u.start
+        said = [a for a, _ in position.spans(text) if a > first]
+        if not said:
+            continue
+        inside = [(a, b) for a, b in names]
+        before = [
+            (a, b)
+            for m in third
+            for a, b in m.spans(text)
+            if a < first and not covered([(a, b)], inside)
+        ]
+        g = u.sentence.signals
+        if not before and (g is None or g.others < list_min):
+            u.sentence.strength = 2
+
+
 def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Taxonomy) -> None:
     """The outlet's home side counts as named where the headline or lead is about the relation.
 
@@ -608,6 +652,7 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
     units, n_body = _units(paras, rules.lang, headline_first)
     _score_units(units, n_body, masked, rules, tax)
     _war_position(units, masked, rules, tax.list_min_others, n_body)
+    _issue_position(units, masked, rules, tax.list_min_others)
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
@@ -706,6 +751,9 @@ def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
     russia, china = m["russia"], m["china"]
     if russia is not None and china is not None and russia.search(low) and china.search(low):
         return False
+    issue = m.get("china_issue")
+    if russia is not None and issue is not None and issue.search(low) and russia.search(low):
+        return False  # Russia on the Taiwan question (`_issue_position`)
     implicit = m.get("implicit")
     if rules.home is not None and implicit is not None and implicit.search(low):
         # The home side may be implicit: one named side is enough to look closer.
