@@ -219,6 +219,20 @@ def test_practical_cooperation_and_reporting_media_are_no_field() -> None:
     assert "culture_people" in assign_topics(en_coop, en_coop, "en")
 
 
+def test_venues_and_partner_states_are_no_field() -> None:
+    # A forum is a venue: youth meeting at a forum are culture and people, not trade.
+    youth = "Chinese and Russian youth representatives discuss cooperation at a forum"
+    assert "trade_economy" not in assign_topics(youth, youth, "en")
+    # Partner states named as partners are no conflict; their conflicts are.
+    partners = "Russia and Iran back China's position at the UN"
+    assert "regional_conflict" not in assign_topics(partners, partners, "en")
+    nuclear = "China and Russia coordinate positions on the Iran nuclear talks"
+    assert "regional_conflict" in assign_topics(nuclear, nuclear, "en")
+    # The one-China principle is the Taiwan question.
+    one_china = "Russia reaffirms support for the one-China principle, Wang Yi tells Lavrov"
+    assert "regional_conflict" in assign_topics(one_china, one_china, "en")
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got

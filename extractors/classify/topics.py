@@ -41,7 +41,9 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # article's headline counts only when it names both sides (`_headline`); a headline where a leader
 # of one side deals with the other adds diplomacy; UN bodies and three-party formats multilateral.
 # topics-5: 务实合作 ("practical cooperation", the formula for every field) is no trade cue; media
-# are culture only as a field of cooperation, not as the ones reporting (seeds/topics.toml).
+# are culture only as a field of cooperation, not as the ones reporting; a forum is a venue, not
+# trade; partner states (Iran, Syria) are a conflict only as their conflict, and the one-China
+# principle is the Taiwan question (seeds/topics.toml).
 TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
