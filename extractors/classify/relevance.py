@@ -378,8 +378,8 @@ def _war_position(
     names Russia (China and Greece discussing "the Ukraine issue") stays one side.
     """
     names = rules.matchers.get("war_names")
-    if names is None:
-        return
+    if names is None or not names.search(masked):
+        return  # the common case: the war is not named without Russia
     weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
     third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
 
@@ -434,8 +434,8 @@ def _issue_position(units: list[Unit], masked: str, rules: LanguageRules, list_m
     """
     issue = rules.matchers.get("china_issue")
     position = rules.matchers.get("position")
-    if issue is None or position is None:
-        return
+    if issue is None or position is None or not issue.search(masked):
+        return  # the common case: Taiwan is not named
     weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
     third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
     for u in units:
@@ -749,10 +749,11 @@ def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
     # Russia first: in Chinese and English news it is the rarer side, so the check ends early.
     # Both sides named: look closer (before the implicit side, whose search scans the whole text).
     russia, china = m["russia"], m["china"]
-    if russia is not None and china is not None and russia.search(low) and china.search(low):
+    has_russia = russia is not None and russia.search(low)
+    if has_russia and china is not None and china.search(low):
         return False
     issue = m.get("china_issue")
-    if russia is not None and issue is not None and issue.search(low) and russia.search(low):
+    if has_russia and issue is not None and issue.search(low):
         return False  # Russia on the Taiwan question (`_issue_position`)
     implicit = m.get("implicit")
     if rules.home is not None and implicit is not None and implicit.search(low):
