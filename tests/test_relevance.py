@@ -209,6 +209,15 @@ def test_ru_chinese_cars_on_the_russian_market_are_relevant() -> None:
     assert level(None, post, "ru") in RELEVANT
 
 
+def test_ru_quoted_kitaitsy_are_chinese_cars_on_the_russian_market() -> None:
+    # «Китайцы» in quotation marks is the car market's name for Chinese-brand cars: a Russian
+    # outlet on them is about China in Russia (the implicit side) …
+    post = "«Китайцы» дорожают: дилеры подняли цены на 10% с начала месяца."
+    assert level(None, post, "ru") in RELEVANT
+    # … the people, unquoted, in their own country are not.
+    assert level(None, "Китайцы массово уезжают на праздники в родные деревни.", "ru") == "none"
+
+
 def test_ru_sides_linked_across_the_sentences_of_a_short_post() -> None:
     post = (
         "Цены на мебель в России вырастут минимум на 15%.\n\n"
