@@ -233,6 +233,22 @@ def test_venues_and_partner_states_are_no_field() -> None:
     assert "regional_conflict" in assign_topics(one_china, one_china, "en")
 
 
+def test_greetings_between_the_two_are_diplomacy() -> None:
+    # A leader's greetings or good wishes to the other side are a message (LABELING.md:
+    # leaders' messages): diplomacy cues, in every language.
+    from extractors.classify.topics import focus, load_cues, weighted_scores
+
+    cases = [
+        ("zh", "普京向中国人民拜年", "普京向中国人民致以新春问候，祝愿中国人民幸福安康。"),
+        ("en", "Putin sends New Year greetings to the Chinese people", ""),
+        ("ru", "Путин поздравил Си Цзиньпина с днём рождения", ""),
+    ]
+    for lang, title, text in cases:
+        f = focus(title, text or title, lang)
+        assert f.relevant, title
+        assert weighted_scores(f, load_cues().languages[lang].topics)["diplomacy"] > 0, title
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got
