@@ -228,6 +228,9 @@ def test_venues_and_partner_states_are_no_field() -> None:
     assert "regional_conflict" not in assign_topics(partners, partners, "en")
     nuclear = "China and Russia coordinate positions on the Iran nuclear talks"
     assert "regional_conflict" in assign_topics(nuclear, nuclear, "en")
+    # An alliance named as an actor is a party, not military cooperation.
+    nato = "Xi urges the US and NATO to hold talks with Russia"
+    assert "military_security" not in assign_topics(nato, nato, "en")
     # The one-China principle is the Taiwan question.
     one_china = "Russia reaffirms support for the one-China principle, Wang Yi tells Lavrov"
     assert "regional_conflict" in assign_topics(one_china, one_china, "en")

@@ -43,7 +43,8 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # topics-5: 务实合作 ("practical cooperation", the formula for every field) is no trade cue; media
 # are culture only as a field of cooperation, not as the ones reporting; a forum is a venue, not
 # trade; partner states (Iran, Syria) are a conflict only as their conflict, and the one-China
-# principle is the Taiwan question (seeds/topics.toml).
+# principle is the Taiwan question; NATO named as an actor is no military cue; greetings and
+# congratulations are diplomacy (seeds/topics.toml).
 TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
