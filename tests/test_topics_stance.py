@@ -228,6 +228,11 @@ def test_venues_and_partner_states_are_no_field() -> None:
     assert "regional_conflict" not in assign_topics(partners, partners, "en")
     nuclear = "China and Russia coordinate positions on the Iran nuclear talks"
     assert "regional_conflict" in assign_topics(nuclear, nuclear, "en")
+    # The (special) military operation is the war's name, not military cooperation.
+    op = "China says US claims that China knew about Russia's military operation are false"
+    assert assign_topics(op, op, "en") == ("regional_conflict",)
+    ru = "Си Цзиньпин и Путин обсудили ход специальной военной операции"
+    assert "military_security" not in assign_topics(ru, ru, "ru")
     # An alliance named as an actor is a party, not military cooperation.
     nato = "Xi urges the US and NATO to hold talks with Russia"
     assert "military_security" not in assign_topics(nato, nato, "en")

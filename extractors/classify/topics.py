@@ -44,7 +44,8 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # are culture only as a field of cooperation, not as the ones reporting; a forum is a venue, not
 # trade; partner states (Iran, Syria) are a conflict only as their conflict, and the one-China
 # principle is the Taiwan question; NATO named as an actor is no military cue; greetings and
-# congratulations are diplomacy (seeds/topics.toml).
+# congratulations are diplomacy; the (special) military operation is the war, not military
+# cooperation (seeds/topics.toml).
 TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
