@@ -257,6 +257,21 @@ def test_greetings_between_the_two_are_diplomacy() -> None:
         assert weighted_scores(f, load_cues().languages[lang].topics)["diplomacy"] > 0, title
 
 
+def test_people_travelling_and_goods_carried_are_their_fields() -> None:
+    # Passenger services between the two are people moving (culture_people), freight and
+    # logistics are trade, in every language.
+    ru = "Из Владивостока в Китай возобновят регулярные пассажирские перевозки поездом."
+    got = assign_topics(None, ru, "ru")
+    assert "culture_people" in got and "trade_economy" in got
+    en = "China and Russia expand freight and logistics cooperation on the border"
+    assert "trade_economy" in assign_topics(en, en, "en")
+    # "Exchanges" of parties are diplomacy; exchanges of people are culture.
+    party = "Chinese, Russian party officials hold talks on inter-party exchanges"
+    assert "culture_people" not in assign_topics(party, party, "en")
+    youth = "China, Russia expand youth exchanges"
+    assert "culture_people" in assign_topics(youth, youth, "en")
+
+
 def test_topics_relevant_without_field_cue_is_diplomacy() -> None:
     got = assign_topics("China and Russia agree to strengthen relations", None or "", "en")
     assert "diplomacy" in got

@@ -45,7 +45,8 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # trade; partner states (Iran, Syria) are a conflict only as their conflict, and the one-China
 # principle is the Taiwan question; NATO named as an actor is no military cue; greetings and
 # congratulations are diplomacy; the (special) military operation is the war, not military
-# cooperation (seeds/topics.toml).
+# cooperation; passengers are people moving and freight/logistics trade in every language; only
+# exchanges of people are culture (seeds/topics.toml).
 TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
