@@ -262,10 +262,10 @@ def test_cli_reclassify_since_a_date(settings: Settings) -> None:
 # relevance-6 / topics-5 / stance-4 (docs/BENCHMARKS.md). The rules are deterministic: the
 # tolerance leaves room for small vocabulary edits, not for noise.
 CV_FLOORS = {
-    "all.f1": 0.963, "all.topic_micro_f1": 0.842, "all.stance_accuracy": 0.864,
-    "zh.f1": 0.995, "zh.topic_micro_f1": 0.858, "zh.stance_accuracy": 0.879,
-    "ru.f1": 0.922, "ru.topic_micro_f1": 0.767, "ru.stance_accuracy": 0.784,
-    "en.f1": 0.951, "en.topic_micro_f1": 0.856, "en.stance_accuracy": 0.902,
+    "all.f1": 0.965, "all.topic_micro_f1": 0.853, "all.stance_accuracy": 0.868,
+    "zh.f1": 0.995, "zh.topic_micro_f1": 0.861, "zh.stance_accuracy": 0.879,
+    "ru.f1": 0.932, "ru.topic_micro_f1": 0.803, "ru.stance_accuracy": 0.804,
+    "en.f1": 0.951, "en.topic_micro_f1": 0.868, "en.stance_accuracy": 0.902,
     "eu.f1": 1.000, "eu.topic_micro_f1": 0.833, "eu.stance_accuracy": 0.750,
     "full.precision": 0.850,
 }  # fmt: skip

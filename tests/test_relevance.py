@@ -721,7 +721,7 @@ def test_en_china_position_on_the_war_next_to_russia() -> None:
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +
 # labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-6.
-F1_MEASURED = {"zh": 0.995, "ru": 0.922, "en": 0.951, "eu": 1.000}
+F1_MEASURED = {"zh": 0.995, "ru": 0.932, "en": 0.951, "eu": 1.000}
 F1_TOLERANCE = 0.02
 
 
