@@ -730,10 +730,9 @@ def _as_format_thread(story: Story) -> Story:
     """A story judged passing raised to related: both sides act in a format they belong to."""
     if story.level != "passing":
         return story
-    for s in story.sentences:
-        if s.is_title or s is story.sentences[0]:
-            s.strength = max(s.strength, 2)
-            break
+    if story.sentences:  # the headline (the title, or an untitled post's first sentence)
+        head = story.sentences[0]
+        head.strength = max(head.strength, 2)
     low, high = _BANDS["related"]
     return replace(story, level="related", score=round(low + (high - low) * 0.96 * 0.3, 4))
 
