@@ -209,6 +209,15 @@ def test_ru_chinese_cars_on_the_russian_market_are_relevant() -> None:
     assert level(None, post, "ru") in RELEVANT
 
 
+def test_ru_quoted_kitaitsy_are_chinese_cars_on_the_russian_market() -> None:
+    # «Китайцы» in quotation marks is the car market's name for Chinese-brand cars: a Russian
+    # outlet on them is about China in Russia (the implicit side) …
+    post = "«Китайцы» дорожают: дилеры подняли цены на 10% с начала месяца."
+    assert level(None, post, "ru") in RELEVANT
+    # … the people, unquoted, in their own country are not.
+    assert level(None, "Китайцы массово уезжают на праздники в родные деревни.", "ru") == "none"
+
+
 def test_ru_sides_linked_across_the_sentences_of_a_short_post() -> None:
     post = (
         "Цены на мебель в России вырастут минимум на 15%.\n\n"
@@ -597,11 +606,122 @@ def test_a_custom_taxonomy_changes_the_vocabulary(tmp_path: Path) -> None:
     assert stories[0].level == "core"
 
 
+# --- formats both sides belong to; messages; lists (relevance-6) --------------------------------
+
+
+def test_zh_member_summit_with_the_other_side_in_it_is_related() -> None:
+    # An SCO meeting chaired by one side with the other's leader among the participants: the
+    # two act together in a format they belong to (LABELING.md: SCO/BRICS with both).
+    text = (
+        "国家主席习近平在青岛主持上海合作组织成员国元首理事会会议并发表讲话。\n\n"
+        "习近平强调，各方要加强团结协作。\n\n"
+        "哈萨克斯坦总统、俄罗斯总统普京、巴基斯坦总理、印度总理出席会议。\n"
+    )
+    j = judge_relevance("习近平主持上海合作组织峰会", text, "zh")
+    assert j.level == "related"
+    assert j.evidence
+
+
+def test_member_summit_needs_both_sides_and_a_meeting_of_the_format() -> None:
+    one_side = "国家主席习近平在青岛主持上海合作组织成员国元首理事会会议并发表讲话。\n"
+    assert level("习近平主持上海合作组织峰会", one_side, "zh") == "none"
+    # A business forum of the format is not a meeting of it: the other side listed among its
+    # speakers stays a passing mention.
+    forum = (
+        "国家主席习近平出席金砖国家工商论坛开幕式并发表主旨演讲。\n\n"
+        "巴西总统、俄罗斯总统普京、印度总理也在论坛上发表讲话。\n"
+    )
+    assert level("习近平出席金砖国家工商论坛开幕式", forum, "zh") == "passing"
+    # Russia only as a cited news agency is no participant.
+    cited = "国家主席习近平出席金砖国家领导人会晤并发表讲话。\n\n俄新社报道说，会晤取得丰硕成果。\n"
+    assert level("习近平出席金砖国家领导人会晤", cited, "zh") == "passing"
+
+
+def test_en_and_ru_member_summit_headlines() -> None:
+    en = (
+        "Chinese President Xi Jinping addressed the leaders of the member states. "
+        "Russian President Vladimir Putin called for closer coordination within the group."
+    )
+    assert level("Xi attends SCO summit in Astana", en, "en") in RELEVANT
+    ru = (
+        "Президент России выступил на пленарном заседании.\n\n"
+        "В заседании также участвовал председатель КНР Си Цзиньпин."
+    )
+    assert level("Путин принял участие в саммите БРИКС в Йоханнесбурге", ru, "ru") in RELEVANT
+
+
+def test_greetings_to_the_other_side_are_a_message() -> None:
+    # A leader's greetings to the other side's people: a message between the two, as a
+    # congratulatory telegram is.
+    text = "俄罗斯总统普京向中国人民致以新春问候，祝愿中国繁荣昌盛。\n"
+    assert level("普京向中国人民拜年", text, "zh") == "core"
+    assert level("Putin sends New Year greetings to the Chinese people", "", "en") == "core"
+    assert level("Си Цзиньпин поздравил Путина с днём рождения", "", "ru") == "core"
+
+
+def test_ru_countries_congratulating_in_a_list_are_parallel() -> None:
+    # China as one of several congratulating countries is an item of a list, not a message
+    # of its own to Russia.
+    post = "Президента России поздравили главы Кубы, Венесуэлы, Никарагуа и Китая."
+    assert level(None, post, "ru") not in RELEVANT
+
+
+def test_zh_china_position_on_the_war_next_to_russia_is_related() -> None:
+    # China states its position on "the Ukraine crisis" in a paragraph that names Russia
+    # itself: China's part in Russia's war (LABELING.md: related).
+    text = (
+        "国家主席习近平同巴西总统通电话。\n\n"
+        "巴西总统表示，他的特使下周将访问俄罗斯和乌克兰。"
+        "习近平指出，中方在乌克兰危机上始终劝和促谈。\n"
+    )
+    assert level("习近平同巴西总统通电话", text, "zh") == "related"
+    # The crisis without Russia named: one side only.
+    alone = "国家主席习近平同希腊总理通电话。\n\n双方就乌克兰危机交换意见，中方主张劝和促谈。\n"
+    assert level("习近平同希腊总理通电话", alone, "zh") == "none"
+    # A third party speaking first is not China's position.
+    other = "美国官员称中方在乌克兰危机上偏袒一方。\n\n俄罗斯外交部对此不予置评。\n"
+    assert level("美官员发表涉华言论", other, "zh") not in RELEVANT
+
+
+def test_zh_china_statement_on_the_war_inside_a_russia_war_roundup_is_related() -> None:
+    # A war roundup under a headline on Russia, with an item where China states its position
+    # on the crisis: China's position on Russia's war (the "war roundups").
+    text = (
+        "俄罗斯国防部称，俄军摧毁了多处军事目标。\n\n"
+        "**安理会审议乌克兰问题**\n\n"
+        "中国代表在会上表示，中方呼吁乌克兰危机当事方保持克制，早日停火。\n"
+    )
+    assert level("俄称打击多处军事目标", text, "zh") == "related"
+    # Under a headline that does not name Russia the same item is China's own statement.
+    assert level("国际联播快讯", text, "zh") == "passing"
+
+
+def test_russia_position_on_the_taiwan_question_is_related() -> None:
+    # Russia, speaking first, on China's Taiwan question: the mirror of China's position on
+    # Russia's war.
+    text = "俄罗斯外交部发言人近日表示，某国议员窜访台湾的行为是严重挑衅。\n"
+    assert level("外交部发言人谈台湾问题", text, "zh") == "related"
+    ru = "МИД России заявил, что визит американских конгрессменов на Тайвань — провокация."
+    assert level(None, ru, "ru") in RELEVANT
+    # Russia and Taiwan side by side, nobody speaking for Russia: no relation.
+    side = "Войну России против Украины внимательно изучают на Тайване."
+    assert level(None, side, "ru") not in RELEVANT
+    assert level("Russia's war in Ukraine worries Taiwan", "", "en") not in RELEVANT
+
+
+def test_en_china_position_on_the_war_next_to_russia() -> None:
+    text = (
+        "Brazil's president said an envoy would travel to Moscow and Kyiv next week. "
+        "Chinese President Xi Jinping said China's position on the Ukraine crisis is consistent."
+    )
+    assert level("Xi, Brazilian president hold phone talks", text, "en") in RELEVANT
+
+
 # --- the labelled corpus --------------------------------------------------------------------------
 
 # Relevance F1 (core+related vs the rest), cross-validated by outlet over labels_dev +
 # labels_train (bench/cv_eval.py, the same code as `bench/classify_eval.py --cv`), relevance-6.
-F1_MEASURED = {"zh": 0.936, "ru": 0.931, "en": 0.963, "eu": 1.000}
+F1_MEASURED = {"zh": 0.995, "ru": 0.941, "en": 0.963, "eu": 1.000}
 F1_TOLERANCE = 0.02
 
 

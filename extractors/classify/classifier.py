@@ -134,7 +134,7 @@ def vocabulary_digest(seeds_dir: Path | None = None) -> str:
 
 
 def classifier_version() -> str:
-    """e.g. `relevance-5+topics-4+stance-4+entities-1@3fa9c1d2`; fixed per vocabulary directory.
+    """e.g. `relevance-6+topics-5+stance-4+entities-1@3fa9c1d2`; fixed per vocabulary directory.
 
     With the learned layer enabled, `+learned-<digest of its file>` joins the judges' versions.
 

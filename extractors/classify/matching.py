@@ -331,6 +331,10 @@ def _parse_taxonomy(data: Mapping[str, Any]) -> Taxonomy:
         # Side by side, not a relation (extractors/classify/parallel.py).
         matchers["clause_break"] = _matcher(list(section.get("clause_break", [])), word_start)
         matchers["comparison"] = _matcher(list(section.get("comparison", [])), word_start)
+        matchers["member_summit"] = _matcher(list(section.get("member_summit", [])), word_start)
+        matchers["war_names"] = _matcher(list(section.get("war_names", [])), word_start)
+        matchers["china_issue"] = _matcher(list(section.get("china_issue", [])), word_start)
+        matchers["position"] = _matcher(list(section.get("position", [])), word_start)
         home = section.get("implicit_home")
         if home not in (None, "china", "russia"):
             raise ValueError(f"[relevance.{lang}] implicit_home must be china or russia")

@@ -23,7 +23,7 @@ is the vocabulary matcher to reuse for entity lists. All of them stay importable
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import pairwise
 
 from extractors.classify.matching import (
@@ -93,6 +93,13 @@ __all__ = [
 # whose sides never share a clause is at most a secondary link; one side as the standard of a
 # comparison ("Like Russia, China …") is a co-mention; Obama is a third party; a stray comma
 # after a full stop does not join two sentences.
+# Also in relevance-6: a meeting of a format both sides belong to (an SCO or BRICS summit)
+# named in the headline, with one side there and the other acting in the story, is related
+# (`_member_summit`);
+# greetings and congratulations are messages; more countries make a Russian enumeration a list;
+# China's position on "the Ukraine crisis" next to a sentence naming Russia is China's position on
+# Russia's war (`_war_position`), and Russia speaking first on China's Taiwan question is its mirror
+# (`_issue_position`).
 RELEVANCE_VERSION = "relevance-6"
 
 LEVELS: tuple[str, ...] = ("none", "passing", "related", "core")
@@ -373,6 +380,110 @@ def _parallel(s: Sentence) -> bool:
     )
 
 
+def _war_position(
+    units: list[Unit], masked: str, rules: LanguageRules, list_min: int, n_body: list[int]
+) -> None:
+    """China's position on the war next to Russia named itself: a secondary thread.
+
+    LABELING.md: China's position on Russia's war, China's mediation in it, is related. A
+    paragraph where China states its position on "the Ukraine crisis" (`war_names`: the war
+    named without Russia) and a neighbouring sentence names Russia itself ("an African peace
+    mission will visit Russia and Ukraine"; "Orbán briefed Xi on his trips to Kyiv and Moscow")
+    is about China's part in Russia's war; so is China's statement on the crisis inside a short
+    item (a war roundup) whose headline names Russia ("俄罗斯在顿巴斯地区发起特别军事行动" … "中方
+    代表表示，乌克兰局势演变至今…"). China must be the one speaking (named before any other country
+    or third party in its sentence); the Russia sentence may not be a list, a cited news agency or
+    the war compound itself. These sentences get strength 2. A paragraph on the crisis that never
+    names Russia (China and Greece discussing "the Ukraine issue") stays one side.
+    """
+    names = rules.matchers.get("war_names")
+    if names is None or not names.search(masked):
+        return  # the common case: the war is not named without Russia
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
+
+    def china_on_war(u: Unit) -> bool:
+        if not u.china() or u.russia():
+            return False
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        if not names.search(text):
+            return False
+        first = min(a for cat in ("china", "bilateral") for a, _ in u.hits.get(cat, []))
+        return not any(u.start + a < first for m in third for a, _ in m.spans(text))
+
+    def russia_itself(u: Unit) -> bool:
+        if not u.russia() or u.china():
+            return False
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        own = [sp for sp in u.hits.get("russia", []) if not covered([sp], cover)]
+        g = u.sentence.signals
+        return bool(own) and (g is None or g.others < list_min)
+
+    headline_russia = any(
+        u.sentence.is_title and u.para.story == 0 and russia_itself(u) for u in units
+    )
+    by_para: dict[int, list[Unit]] = {}
+    for u in units:
+        if (u.china() or u.russia()) and not u.sentence.is_title:
+            by_para.setdefault(id(u.para), []).append(u)
+    for members in by_para.values():
+        if len(members) > _LINK_MAX_SENTENCES or not any(u.china() for u in members):
+            continue
+        china = [u for u in members if china_on_war(u)]
+        if not china:
+            continue
+        russia = [u for u in members if russia_itself(u)]
+        if not russia and headline_russia and n_body[members[0].para.story] < LONG_STORY:
+            russia = [china[0]]  # the item's headline names Russia: the war is its subject
+        if russia:
+            for u in china + russia:
+                u.sentence.strength = max(u.sentence.strength, 2)
+
+
+def _issue_position(units: list[Unit], masked: str, rules: LanguageRules, list_min: int) -> None:
+    """Russia taking a position on China's Taiwan question: a secondary thread.
+
+    The mirror of China's position on Russia's war (`_war_position`): a sentence where Russia
+    speaks first (named before any other country or third party; the issue's own name aside)
+    and a position word follows ("Zakharova called the Japanese PM's remarks on Taiwan
+    dangerous"; "Putin calls Pelosi's Taiwan trip a provocation") is Russia's view of China's
+    core issue (LABELING.md: the Russian view of China). Russia and Taiwan side by side ("the
+    war in Ukraine worries Taiwan") are not: Russia is not the one speaking. Strength 2.
+    """
+    issue = rules.matchers.get("china_issue")
+    position = rules.matchers.get("position")
+    if issue is None or position is None or not issue.search(masked):
+        return  # the common case: Taiwan is not named
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    third = [m for m in (rules.matchers["others"], rules.matchers["third_parties"]) if m]
+    for u in units:
+        if not u.russia() or u.china() or u.sentence.strength >= 2:
+            continue
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        names = issue.spans(text)
+        if not names:
+            continue
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        own = [a for a, b in u.hits.get("russia", []) if not covered([(a, b)], cover)]
+        if not own:
+            continue
+        first = min(own) - u.start
+        said = [a for a, _ in position.spans(text) if a > first]
+        if not said:
+            continue
+        inside = [(a, b) for a, b in names]
+        before = [
+            (a, b)
+            for m in third
+            for a, b in m.spans(text)
+            if a < first and not covered([(a, b)], inside)
+        ]
+        g = u.sentence.signals
+        if not before and (g is None or g.others < list_min):
+            u.sentence.strength = 2
+
+
 def _implicit_home(units: list[Unit], masked: str, rules: LanguageRules, tax: Taxonomy) -> None:
     """The outlet's home side counts as named where the headline or lead is about the relation.
 
@@ -569,10 +680,12 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
         if k < len(n_body) and n_body[k] >= LONG_STORY and chars[k] >= LONG_CHARS
     )
     _score_units(units, n_body, masked, rules, tax, articles)
+    _war_position(units, masked, rules, tax.list_min_others, n_body)
+    _issue_position(units, masked, rules, tax.list_min_others)
     by_story: list[list[Sentence]] = [[] for _ in raw_stories]
     for u in units:
         by_story[u.para.story].append(u.sentence)
-    return [
+    judged = [
         _judge_story(
             heading,
             by_story[k],
@@ -582,6 +695,71 @@ def _analyse(title: str | None, text: str, lang: str | None, tax: Taxonomy) -> l
         )
         for k, (heading, _) in enumerate(raw_stories)
     ]
+    for k in _member_summit(units, masked, rules, headline_first):
+        judged[k] = _as_format_thread(judged[k])
+    return judged
+
+
+def _member_summit(
+    units: list[Unit], masked: str, rules: LanguageRules, headline_first: bool
+) -> set[int]:
+    """Stories whose headline is a meeting of a format both sides belong to, with both in it.
+
+    LABELING.md: a multilateral story where China and Russia act together (an SCO or BRICS
+    summit with both) is a substantial secondary thread. "习近平主持上海合作组织成员国元首理事会
+    会议" over a story whose participants include Putin; "Путин прибыл на саммит БРИКС" over
+    one where Xi speaks. The headline names the meeting (`member_summit`) and one side; the
+    other side is named in the story's body as itself (not only as a cited news agency or as a
+    party to the Russia–Ukraine war). Business forums and expos of the format are not meetings
+    of it, and a format where both merely sit (the UN) is not one they belong to as partners.
+    """
+    summit = rules.matchers.get("member_summit")
+    if summit is None:
+        return set()
+    titled = {u.para.story for u in units if u.sentence.is_title}
+    head: dict[int, tuple[bool, bool]] = {}
+    heads: set[int] = set()  # ids of the headline units
+    for u in units:
+        k = u.para.story
+        # The headline: the title, or an untitled post's first sentence.
+        if u.sentence.is_title or (
+            headline_first and u.seq == 0 and u.para.index == 0 and k not in titled
+        ):
+            heads.add(id(u))
+            if summit.search(masked[u.start : u.start + len(u.sentence.text)]):
+                c, r = head.get(k, (False, False))
+                head[k] = (c or u.china(), r or u.russia())
+    if not any(c or r for c, r in head.values()):
+        return set()  # the common case: no headline names such a meeting with a side
+    weak = [m for m in (rules.matchers["weak"], rules.matchers["conflict"]) if m is not None]
+    body: dict[int, tuple[bool, bool]] = {}
+    for u in units:
+        k = u.para.story
+        if k not in head or id(u) in heads or not u.hits:
+            continue
+        text = masked[u.start : u.start + len(u.sentence.text)]
+        cover = [(u.start + a, u.start + b) for m in weak for a, b in m.spans(text)]
+        c_own = [s for s in u.hits.get("china", []) if not covered([s], cover)]
+        r_own = [s for s in u.hits.get("russia", []) if not covered([s], cover)]
+        c, r = body.get(k, (False, False))
+        body[k] = (c or bool(c_own), r or bool(r_own))
+    out: set[int] = set()
+    for k, (hc, hr) in head.items():
+        bc, br = body.get(k, (False, False))
+        if (hc and br) or (hr and bc):
+            out.add(k)
+    return out
+
+
+def _as_format_thread(story: Story) -> Story:
+    """A story judged passing raised to related: both sides act in a format they belong to."""
+    if story.level != "passing":
+        return story
+    if story.sentences:  # the headline (the title, or an untitled post's first sentence)
+        head = story.sentences[0]
+        head.strength = max(head.strength, 2)
+    low, high = _BANDS["related"]
+    return replace(story, level="related", score=round(low + (high - low) * 0.96 * 0.3, 4))
 
 
 def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
@@ -595,8 +773,12 @@ def _quick_none(title: str | None, text: str, rules: LanguageRules) -> bool:
     # Russia first: in Chinese and English news it is the rarer side, so the check ends early.
     # Both sides named: look closer (before the implicit side, whose search scans the whole text).
     russia, china = m["russia"], m["china"]
-    if russia is not None and china is not None and russia.search(low) and china.search(low):
+    has_russia = russia is not None and russia.search(low)
+    if has_russia and china is not None and china.search(low):
         return False
+    issue = m.get("china_issue")
+    if has_russia and issue is not None and issue.search(low):
+        return False  # Russia on the Taiwan question (`_issue_position`)
     implicit = m.get("implicit")
     if rules.home is not None and implicit is not None and implicit.search(low):
         # The home side may be implicit: one named side is enough to look closer.

@@ -40,7 +40,14 @@ from extractors.vocabulary import TOPICS_FILE, vocabulary_file
 # topics-4: trade words in a sentence about energy count for energy (`_topic_scores`); a long
 # article's headline counts only when it names both sides (`_headline`); a headline where a leader
 # of one side deals with the other adds diplomacy; UN bodies and three-party formats multilateral.
-TOPICS_VERSION = "topics-4"
+# topics-5: 务实合作 ("practical cooperation", the formula for every field) is no trade cue; media
+# are culture only as a field of cooperation, not as the ones reporting; a forum is a venue, not
+# trade; partner states (Iran, Syria) are a conflict only as their conflict, and the one-China
+# principle is the Taiwan question; NATO named as an actor is no military cue; greetings and
+# congratulations are diplomacy; the (special) military operation is the war, not military
+# cooperation; passengers are people moving and freight/logistics trade in every language; only
+# exchanges of people are culture (seeds/topics.toml).
+TOPICS_VERSION = "topics-5"
 
 TOPICS: tuple[str, ...] = (
     "diplomacy",
