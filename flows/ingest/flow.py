@@ -28,6 +28,7 @@ from prefect.exceptions import MissingContextError
 from extractors.acquire.sources import Source, SourcesError, load_sources
 from extractors.acquire.warc import WarcOpenError, iter_warc, warc_file_id
 from extractors.baseline.seeds import load_seed_baseline_cached
+from extractors.classify import WORKER_PRELOAD
 from extractors.classify.analysis import analyse_texts_cached, extract_and_analyse
 from extractors.errors import ErrorKind
 from extractors.page.pool import ExtractionPool
@@ -338,6 +339,7 @@ def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
         extraction.worker_memory_mb,
         extract_fn=extract_and_analyse,
         vocabulary_dir=extraction.vocabulary_dir,
+        preload=WORKER_PRELOAD,
     )
 
 
