@@ -158,6 +158,7 @@ def _all_stats() -> dict[int, tuple[int, float]]:
 
 def _cmdline(pid: int) -> str:
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace")

@@ -76,7 +76,7 @@ def warm_up() -> None:
 
 
 def default_start_method() -> str:
-    """"forkserver" where multiprocessing has it (Linux, macOS), else "spawn"."""
+    """ "forkserver" where multiprocessing has it (Linux, macOS), else "spawn"."""
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
@@ -282,10 +282,12 @@ class ExtractionPool:
             ready = False
         if not ready:
             worker.process.kill()
-            raise RuntimeError(
-                f"extraction worker did not start within {_STARTUP_SECONDS} s"
-                f" (exit code {worker.process.exitcode})"
-            )
+            worker.process.join(timeout=1.0)
+            code = worker.process.exitcode
+            what = f"did not start within {_STARTUP_SECONDS} s"
+            if code is not None and code != -signal.SIGKILL:
+                what = "exited while starting (its error is on stderr)"
+            raise RuntimeError(f"extraction worker {what} (exit code {code})")
 
     def _replace(self, worker: _Worker) -> _Worker:
         """Kill a stuck or dead worker and put a fresh one in its place."""
@@ -431,6 +433,9 @@ class ExtractionPool:
             index, outcome = worker.conn.recv()
         except (EOFError, OSError):
             index, _ = worker.queue.popleft()
+            # Its pipe closed as it died; the exit status follows (a forked worker's through
+            # the forkserver): wait for it briefly, for the message.
+            worker.process.join(timeout=1.0)
             code = worker.process.exitcode
             self.stats.crashes += 1
             self._record(
