@@ -206,3 +206,18 @@ def test_size_cap_is_applied_before_parsing() -> None:
     with ExtractionPool(1, ExtractionLimits(max_bytes=1_000_000)) as pool:
         ((_, outcome),) = list(pool.map([huge]))
     assert isinstance(outcome, ExtractionError) and outcome.error_kind == "too_large"
+
+
+def test_a_failing_preload_never_takes_the_forkserver_down() -> None:
+    """The preload module swallows a failure (the workers meet it again, visibly, as before)."""
+    code = (
+        "import gc, extractors.classify.analysis as analysis\n"
+        "def boom(*args): raise ValueError('broken vocabulary')\n"
+        "analysis.extract_and_analyse = boom\n"
+        "import extractors.classify.preload\n"
+        "print('imported', gc.get_freeze_count() > 0)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "imported True"

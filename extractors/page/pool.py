@@ -76,7 +76,7 @@ def warm_up() -> None:
 
 
 def default_start_method() -> str:
-    """ "forkserver" where multiprocessing has it (Linux, macOS), else "spawn"."""
+    """The workers' start method: "forkserver" where multiprocessing has one, else "spawn"."""
     return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
 
 
@@ -87,7 +87,7 @@ def start_forkserver(preload: Sequence[str] = ()) -> bool:
     one-off command calls this before importing Prefect). The first call decides what the
     server preloads for the life of this process; later pools with other `preload` lists
     still work (their workers import what is missing themselves). A module that fails to
-    import is skipped by the server, and its workers import it themselves (and fail there,
+    import is skipped by the server; its workers import it themselves (and fail there,
     visibly, if it is broken).
     """
     if default_start_method() != "forkserver":
