@@ -152,7 +152,10 @@ def test_workers_are_forks_of_the_preloaded_forkserver(tmp_path: Path) -> None:
         assert preloaded == "True", "the worker started with the preloaded modules"
 
 
-@pytest.mark.skipif(default_start_method() != "forkserver", reason="no forkserver here")
+@pytest.mark.skipif(
+    default_start_method() != "forkserver" or not sys.platform.startswith("linux"),
+    reason="needs a forkserver, PR_SET_PDEATHSIG and /proc (Linux)",
+)
 def test_forked_workers_die_with_the_killed_parent(tmp_path: Path) -> None:
     """kill -9 of the ingest: its forkserver sees its pipe close and exits, and the workers
     (PR_SET_PDEATHSIG on the forkserver) die with it; nothing lives on as an orphan."""
