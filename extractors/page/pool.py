@@ -12,8 +12,8 @@ Results come back in input order from `map()`, which streams: it keeps every wor
 the caller consumes earlier results (writes to DuckDB, say) on its own thread.
 
 Workers are forked from multiprocessing's forkserver where the platform has one (Linux): a
-single-threaded process started once per parent (`start_forkserver`, as early as the caller
-likes), which imports the `preload` modules (trafilatura, the language model, the compiled
+single-threaded process started once per parent (`start_forkserver`, or `launch()` ahead of
+the work), which imports the `preload` modules (trafilatura, the language model, the compiled
 vocabularies) once; every worker is then a fork of it, sharing those pages copy-on-write and
 ready at once instead of importing everything itself (~1.2 s of CPU per worker with "spawn").
 The parent is never forked itself (it runs Prefect's threads, and forking a threaded process
@@ -225,7 +225,7 @@ class ExtractionPool:
         (while it does other work) and pay only what is left of their start-up here.
         """
         wanted = self.size if count is None else max(0, min(count, self.size))
-        self.launch(wanted)
+        self._launch_up_to(wanted)
         launched, self._launched = self._launched, []
         try:
             for worker in launched:
@@ -238,7 +238,18 @@ class ExtractionPool:
         self._workers.extend(launched)
 
     def launch(self, count: int | None = None) -> None:
-        """Begin starting workers up to `count` (default `size`) without waiting for them."""
+        """Begin starting workers up to `count` (default `size`) without waiting for them.
+
+        With the forkserver this starts the server, whose preload is the slow part, and
+        returns at once: a fork of it is ready in milliseconds (but waits for the preload), so
+        the workers themselves are forked by `start()` when the work arrives.
+        """
+        if self.start_method == "forkserver":
+            start_forkserver(self.preload)
+            return
+        self._launch_up_to(count)
+
+    def _launch_up_to(self, count: int | None) -> None:
         wanted = self.size if count is None else max(0, min(count, self.size))
         missing = wanted - len(self._workers) - len(self._launched)
         self._launched.extend(self._launch() for _ in range(max(0, missing)))

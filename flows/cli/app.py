@@ -87,13 +87,6 @@ def _run_ingest(
     # A running API (crwatch serve, PREFECT_API_URL) is used as is; otherwise the temporary
     # server boots from here on, while this process imports Prefect and warms its caches.
     api = open_api(settings)
-    if replay and settings.runner != "dask":
-        # The extraction workers' forkserver imports trafilatura, the language model and the
-        # vocabularies while this process imports Prefect; the workers are forks of it.
-        from extractors.classify import WORKER_PRELOAD
-        from extractors.page.pool import start_forkserver
-
-        start_forkserver(WORKER_PRELOAD)
     # The lake opens and migrates in a thread while this one imports Prefect (runtime/warmup.py).
     from flows.runtime.warmup import start_warehouse
 
