@@ -18,7 +18,7 @@ command, its extraction workers, the forkserver, Prefect's temporary server: ben
 `--timeline` prints it per second.
 
     .venv/bin/python bench/throughput.py [--repeat 3] [--warc FILE] [--cold-cache] [--in-process]
-                                         [--baseline-root DIR] [--timeline]
+                                         [--baseline-root DIR] [--timeline] [--pages N]
 """
 
 from __future__ import annotations
@@ -163,13 +163,26 @@ def main() -> None:
     parser.add_argument(
         "--timeline", action="store_true", help="print CPU per second per process role"
     )
+    parser.add_argument(
+        "--pages", type=int, default=None, help="only the first N pages (start-up dominates)"
+    )
     args = parser.parse_args()
     if not args.warc.exists():
         sys.exit(f"WARC not found: {args.warc} (needs ../shared/corpus beside the repo)")
     if args.bare_only:
         print(bare_loop(args.warc))
         return
+    if args.pages is not None:
+        with tempfile.TemporaryDirectory(prefix="crwatch-bench-warc-") as folder:
+            source, args.warc = args.warc, Path(folder) / f"first{args.pages}.warc.gz"
+            _copy_records(source, args.warc, args.pages)
+            _rounds(args)
+        return
+    _rounds(args)
 
+
+def _rounds(args: argparse.Namespace) -> None:
+    """Alternate the passes `args.repeat` times over `args.warc`; print each and the medians."""
     what = "run_ingest in-process" if args.in_process else "whole `crwatch ingest` command"
     versions: dict[str, list[str] | None] = {"now": None}
     if args.baseline_root is not None and not args.in_process:
