@@ -11,7 +11,14 @@ database template) is warm unless `--cold-cache`, which gives every crwatch pass
 `--in-process` times only `run_ingest` inside one process (the figure this bench reported
 before 2026-12-05: no start-up, no Prefect).
 
+`--baseline-root DIR` also runs the command of another checkout (e.g. `git archive main | tar
+-x -C DIR`, with this interpreter) in every round, right after this one's, so code before and
+after a change are compared in the same run. Each command's CPU is split per process (the
+command, its extraction workers, the forkserver, Prefect's temporary server: bench/proctree.py);
+`--timeline` prints it per second.
+
     .venv/bin/python bench/throughput.py [--repeat 3] [--warc FILE] [--cold-cache] [--in-process]
+                                         [--baseline-root DIR] [--timeline] [--pages N]
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.proctree import ProcessTreeCPU  # noqa: E402
 
 DEFAULT_WARC = REPO.parent / "shared" / "corpus" / "news" / "cctv_zh" / "replay.warc.gz"
 CRWATCH = Path(sys.executable).with_name("crwatch")
@@ -65,22 +74,38 @@ def time_bare(warc: Path) -> tuple[int, float, float]:
     return int(done.stdout.strip()), time.perf_counter() - started, _children_cpu() - cpu
 
 
-def time_command(warc: Path, cold_cache: bool) -> tuple[int, float, dict[str, int], float]:
-    """`crwatch ingest --replay WARC --json` into a fresh data folder;
-    (items, wall seconds, counts, CPU seconds of the command, its workers and its server)."""
+def checkout_command(root: Path, python: str) -> list[str]:
+    """A command running the crwatch CLI of another checkout (its modules first on sys.path)."""
+    code = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv[0] = 'crwatch'; "
+    code += "from flows.cli.app import main; main()"
+    return [python, "-c", code]
+
+
+def time_command(
+    warc: Path, cold_cache: bool, command: list[str] | None = None
+) -> tuple[int, float, dict[str, int], float, ProcessTreeCPU]:
+    """`crwatch ingest --replay WARC --json` into a fresh data folder; (items, wall seconds,
+    counts, CPU seconds of the command, its workers and its server, the per-process split)."""
     with tempfile.TemporaryDirectory(prefix="crwatch-bench-") as home:
         env = {**os.environ, "CRWATCH_HOME": home, "CRWATCH_PROGRESS": "false"}
         env.pop("PREFECT_API_URL", None)  # a one-off command on its own: temporary server
         if cold_cache:
             env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
+        argv = [*(command or [str(CRWATCH)]), "ingest", "--replay", str(warc), "--json"]
         started, cpu = time.perf_counter(), _children_cpu()
-        done = subprocess.run(
-            [str(CRWATCH), "ingest", "--replay", str(warc), "--json"],
-            check=True, capture_output=True, text=True, env=env,
-        )  # fmt: skip
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        with ProcessTreeCPU(process.pid) as tree:
+            stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
-    summary = json.loads(done.stdout)
-    return summary["items_seen"], seconds, summary, _children_cpu() - cpu
+        if process.returncode:
+            sys.exit(f"crwatch ingest failed ({process.returncode}):\n{stderr[-3000:]}")
+    summary = json.loads(stdout)
+    # Workers forked by a forkserver are its children, not the command's, and the forkserver
+    # is not waited for: the command's rusage misses them. The poller sees every descendant.
+    cpu = max(_children_cpu() - cpu, tree.total())
+    return summary["items_seen"], seconds, summary, cpu, tree
 
 
 def time_in_process(warc: Path) -> tuple[int, float, dict[str, int]]:
@@ -129,40 +154,85 @@ def main() -> None:
     parser.add_argument("--cold-cache", action="store_true", help="empty machine cache per pass")
     parser.add_argument("--in-process", action="store_true", help="time run_ingest only")
     parser.add_argument("--bare-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--baseline-root",
+        type=Path,
+        default=None,
+        help='another crwatch checkout whose command also runs in each round ("before")',
+    )
+    parser.add_argument(
+        "--timeline", action="store_true", help="print CPU per second per process role"
+    )
+    parser.add_argument(
+        "--pages", type=int, default=None, help="only the first N pages (start-up dominates)"
+    )
     args = parser.parse_args()
     if not args.warc.exists():
         sys.exit(f"WARC not found: {args.warc} (needs ../shared/corpus beside the repo)")
     if args.bare_only:
         print(bare_loop(args.warc))
         return
+    if args.pages is not None:
+        with tempfile.TemporaryDirectory(prefix="crwatch-bench-warc-") as folder:
+            source, args.warc = args.warc, Path(folder) / f"first{args.pages}.warc.gz"
+            _copy_records(source, args.warc, args.pages)
+            _rounds(args)
+        return
+    _rounds(args)
 
+
+def _rounds(args: argparse.Namespace) -> None:
+    """Alternate the passes `args.repeat` times over `args.warc`; print each and the medians."""
     what = "run_ingest in-process" if args.in_process else "whole `crwatch ingest` command"
-    ratios, bare_times, full_times = [], [], []
+    versions: dict[str, list[str] | None] = {"now": None}
+    if args.baseline_root is not None and not args.in_process:
+        versions = {"before": checkout_command(args.baseline_root.resolve(), sys.executable),
+                    "now": None}  # fmt: skip
+    ratios: dict[str, list[float]] = {name: [] for name in versions}
+    full_times: dict[str, list[float]] = {name: [] for name in versions}
+    bare_times: list[float] = []
     for round_no in range(1, args.repeat + 1):
         load_before = _load()
         pages, bare_seconds, bare_cpu = time_bare(args.warc)
-        if args.in_process:
-            items, full_seconds, counts = time_in_process(args.warc)
-            full_cpu = float("nan")  # this process's own CPU is not separated out
-        else:
-            items, full_seconds, counts, full_cpu = time_command(args.warc, args.cold_cache)
         bare_times.append(bare_seconds)
-        full_times.append(full_seconds)
-        ratios.append(bare_seconds / full_seconds)
         print(
             f"round {round_no}: bare loop {bare_seconds:6.1f} s ({pages / bare_seconds:5.1f}"
-            f" pages/s), {what} {full_seconds:6.1f} s ({items / full_seconds:5.1f} pages/s),"
-            f" ratio {ratios[-1]:.2f}x; CPU bare {bare_cpu:.1f} s, crwatch {full_cpu:.1f} s"
-            f"  [load {load_before} -> {_load()}]",
+            f" pages/s), CPU {bare_cpu:.1f} s  [load {load_before} -> {_load()}]",
             flush=True,
         )
+        for name, command in versions.items():
+            load_before = _load()
+            tree = None
+            if args.in_process:
+                items, full_seconds, counts = time_in_process(args.warc)
+                full_cpu = float("nan")  # this process's own CPU is not separated out
+            else:
+                items, full_seconds, counts, full_cpu, tree = time_command(
+                    args.warc, args.cold_cache, command
+                )
+            full_times[name].append(full_seconds)
+            ratios[name].append(bare_seconds / full_seconds)
+            label = what if len(versions) == 1 else f"{what} ({name})"
+            print(
+                f"  {label} {full_seconds:6.1f} s ({items / full_seconds:5.1f} pages/s),"
+                f" ratio {ratios[name][-1]:.2f}x; CPU {full_cpu:.1f} s"
+                f"  [load {load_before} -> {_load()}]",
+                flush=True,
+            )
+            if tree is not None:
+                print(f"    {tree.report()}", flush=True)
+                if args.timeline:
+                    print(tree.timeline_report(), flush=True)
     print(f"warc: {args.warc.name}  pages: {pages}  rounds: {args.repeat}")
     print(f"bare trafilatura.extract loop, 1 core : {statistics.median(bare_times):6.1f} s median")
-    print(f"{what:38s}: {statistics.median(full_times):6.1f} s median")
-    print(
-        f"ratio bare time / crwatch time         : {statistics.median(ratios):6.2f}x median"
-        f" (range {min(ratios):.2f}-{max(ratios):.2f}; target >= 1.3x, goal 1.5x)"
-    )
+    for name in versions:
+        label = what if len(versions) == 1 else f"{what} ({name})"
+        print(f"{label:38s}: {statistics.median(full_times[name]):6.1f} s median")
+        print(
+            f"ratio bare time / crwatch time         : {statistics.median(ratios[name]):6.2f}x"
+            f" median (range {min(ratios[name]):.2f}-{max(ratios[name]):.2f};"
+            " target >= 1.3x, goal 1.5x)"
+        )
     print(
         f"ingest counts: new {counts['docs_new']}, duplicate {counts['docs_duplicate']},"
         f" failed {counts['docs_failed']}, core {counts['relevant_core']},"

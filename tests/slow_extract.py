@@ -29,3 +29,12 @@ def allocate_on_marker(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc 
         hog = bytearray(4 * 1024 * 1024 * 1024)
         return ExtractionError("error", f"allocated {len(hog)}")
     return extract_page(page, limits)
+
+
+def report_process(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc | ExtractionError:
+    """Describe the worker instead of extracting: its parent pid and whether the ingest's
+    preload module was already imported before its first page."""
+    import sys
+
+    preloaded = "extractors.classify.preload" in sys.modules
+    return ExtractionError("error", f"parent={os.getppid()} preloaded={preloaded}")

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from extractors.classify.classifier import Classification, classifier_version, classify
 from extractors.dedup.neardup import Signature, signature
-from extractors.records import ExtractedDoc, ExtractionError, RawPage
+from extractors.records import ExtractedDoc, ExtractionError, Provenance, RawPage
 
 if TYPE_CHECKING:
     from extractors.page.extract import ExtractionLimits
@@ -57,6 +57,33 @@ def extract_and_analyse(page: RawPage, limits: ExtractionLimits) -> ExtractedDoc
     if isinstance(outcome, ExtractedDoc) and outcome.text:
         return AnalysedDoc.of(outcome, analyse_text(outcome.title, outcome.text, outcome.lang))
     return outcome
+
+
+# Two small articles run through `extract_and_analyse` when a worker process is prepared
+# (`extractors.classify.preload`): they build what trafilatura (both its fast pass and, for the
+# short one, its full cascade), lxml and the judges create lazily on their first page.
+_WARM_UP_TEXTS = (
+    "中国国家主席与俄罗斯总统在北京举行会谈，双方就中俄关系和共同关心的国际问题交换意见。" * 3,
+    "Президенты России и Китая провели переговоры в Москве и обсудили торговлю и энергетику. " * 3,
+    "The presidents of China and Russia met in Beijing to discuss trade and energy ties. " * 3,
+)
+
+
+def _warm_up_page(number: int, paragraphs: tuple[str, ...]) -> RawPage:
+    body = "".join(f"<p>{text}</p>" for text in paragraphs)
+    return RawPage(
+        url=f"https://warm-up.invalid/news/{number}.html",
+        body=(
+            "<html><head><title>warm-up</title></head><body><h1>warm-up</h1>"
+            f"<article>{body}</article></body></html>"
+        ).encode(),
+        provenance=Provenance(source="warm-up", origin="warm-up", locator=f"warm-up:{number}"),
+        content_type="text/html; charset=utf-8",
+        http_status=200,
+    )
+
+
+WARM_UP_PAGES = (_warm_up_page(1, _WARM_UP_TEXTS), _warm_up_page(2, (_WARM_UP_TEXTS[2][:90],)))
 
 
 # The modules whose code decides a judgement or a signature: part of the cache key below.

@@ -30,6 +30,7 @@ from prefect.exceptions import MissingContextError
 from extractors.acquire.sources import Source, SourcesError, load_sources
 from extractors.acquire.warc import WarcOpenError, iter_warc, warc_file_id
 from extractors.baseline.seeds import load_seed_baseline_cached
+from extractors.classify import WORKER_PRELOAD
 from extractors.classify.analysis import analyse_texts_cached, extract_and_analyse
 from extractors.errors import ErrorKind
 from extractors.page.pool import ExtractionPool
@@ -280,9 +281,11 @@ def prepare(settings: Settings, replay: list[Path], seeds: bool) -> None:
     """Warm what the run will need, before its flow starts (a temporary server boots meanwhile).
 
     Loads the vocabularies and the seed baseline (from the compiled cache when it is current)
-    into this process, and, when there are WARC files to replay on the local runner, begins
-    starting the extraction workers, which take about a second to import. Work done here is
-    reused by the flow; nothing is written.
+    into this process, and, when there are WARC files to replay on the local runner, starts
+    the extraction workers' forkserver, which takes about a second to import and load what
+    they need (it is started here, after this process's own imports, and not before them:
+    measured, a third busy process beside those imports slows the temporary Prefect server's
+    start, which the flow waits for). Work done here is reused by the flow; nothing is written.
     """
     global _prepared_pool
     from extractors.classify.classifier import classifier_version
@@ -360,6 +363,7 @@ def make_pool(settings: Settings) -> ExtractionPool | DaskExtractionPool:
         extraction.worker_memory_mb,
         extract_fn=extract_and_analyse,
         vocabulary_dir=extraction.vocabulary_dir,
+        preload=WORKER_PRELOAD,
     )
 
 
