@@ -38,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.procs import become_subreaper, reap_orphans  # noqa: E402
 from bench.proctree import ProcessTreeCPU  # noqa: E402
 
 DEFAULT_WARC = REPO.parent / "shared" / "corpus" / "news" / "cctv_zh" / "replay.warc.gz"
@@ -99,11 +100,14 @@ def time_command(
         with ProcessTreeCPU(process.pid) as tree:
             stdout, stderr = process.communicate()
         seconds = time.perf_counter() - started
+        reap_orphans()  # the temporary server it left to stop on its own (bench/procs.py)
         if process.returncode:
             sys.exit(f"crwatch ingest failed ({process.returncode}):\n{stderr[-3000:]}")
     summary = json.loads(stdout)
     # Workers forked by a forkserver are its children, not the command's, and the forkserver
-    # is not waited for: the command's rusage misses them. The poller sees every descendant.
+    # and the temporary server are not waited for by the command: this process adopts them
+    # (subreaper) and reaps them, so its rusage counts them; the poller sees every descendant
+    # while the command runs.
     cpu = max(_children_cpu() - cpu, tree.total())
     return summary["items_seen"], seconds, summary, cpu, tree
 
@@ -167,6 +171,7 @@ def main() -> None:
         "--pages", type=int, default=None, help="only the first N pages (start-up dominates)"
     )
     args = parser.parse_args()
+    become_subreaper()
     if not args.warc.exists():
         sys.exit(f"WARC not found: {args.warc} (needs ../shared/corpus beside the repo)")
     if args.bare_only:
