@@ -218,10 +218,14 @@ def _refer_back(paras: list[Para], masked: str, rules: LanguageRules) -> None:
         if para.dropped:
             continue
         hits = para.hits
-        text = masked[para.start : para.start + len(para.text)]
-        third = bool(others and others.search(text))
         c = "china" in hits or "bilateral" in hits
         r = "russia" in hits or "bilateral" in hits
+        # A third country matters only while the pair is being passed on or set up; elsewhere
+        # the outcome is "no pair" either way (the gap counts only while there is one). The
+        # search over the other countries was ~20% of classifying a long article.
+        third = False
+        if others and (pair or (c and r)):
+            third = bool(others.search(masked[para.start : para.start + len(para.text)]))
         if third or "bilateral_multi" in hits:
             pair, gap = False, 0
         elif c and r:
