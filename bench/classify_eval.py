@@ -262,7 +262,7 @@ def _news_page_extraction(limits: Any, full_per_s: float) -> dict[str, float]:
     length is that of the full-text articles, next to classifying such articles."""
     from extractors.classify.labelled import CORPUS
     from extractors.page.extract import extract_page
-    from extractors.records import Provenance, RawPage
+    from extractors.records import ExtractedDoc, Provenance, RawPage
 
     root = CORPUS / "extraction" / "fundus_testdata"
     index = root / "fundus_index.jsonl"
@@ -282,7 +282,7 @@ def _news_page_extraction(limits: Any, full_per_s: float) -> dict[str, float]:
     for page in pages:
         doc = extract_page(page, limits)
         chars += len(getattr(doc, "text", "") or "")
-        if getattr(doc, "text", None):
+        if isinstance(doc, ExtractedDoc) and doc.text:
             docs.append((doc.title, doc.text, doc.lang))
     extract_seconds = time.process_time() - started
     per_s = len(pages) / extract_seconds
