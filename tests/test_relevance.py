@@ -150,6 +150,23 @@ def test_zh_lookalikes_are_not_relevant(title: str, text: str) -> None:
     assert level(title, text, "zh") not in RELEVANT
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "俄罗斯总统签署命令批准新政府架构，其中国防部、外交部负责人由总统任命。",
+        "俄罗斯今年举办多场国际展会，其中国家级展会有十二个。",
+    ],
+)
+def test_zh_qizhong_then_guo_is_not_china(text: str) -> None:
+    # 其中 ("among them") is a word; the 国 after it begins 国防部 / 国家级, not 中国.
+    assert level("俄罗斯新闻", text, "zh") == "none"
+
+
+def test_zh_china_after_qizhong_is_still_china() -> None:
+    text = "中俄签署多项合作文件，其中包括能源和航天领域的协议。"
+    assert level("中俄签署合作文件", text, "zh") in RELEVANT
+
+
 def test_zh_russian_lieutenant_general_is_not_china() -> None:
     text = "俄罗斯国防部称，俄中将阿列克谢耶夫遭袭受伤。乌克兰方面尚未回应。"
     assert level("俄称俄中将遭袭事件", text, "zh") == "none"
