@@ -382,6 +382,35 @@ def test_one_off_ingest_starts_and_stops_its_own_temporary_server(tmp_path: Path
     assert _servers_under(tmp_path) == []
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_temporary_server_dies_with_a_killed_command(tmp_path: Path) -> None:
+    """kill -9 of a one-off command (no exit handlers run) still ends its temporary server."""
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "CRWATCH_"))}
+    env.update(DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               CRWATCH_CACHE_DIR=str(tmp_path / "cache"), CRWATCH_PROGRESS="false",
+               CRWATCH_HOME=str(tmp_path / "home"))  # fmt: skip
+    crwatch = Path(sys.executable).with_name("crwatch")
+    command = subprocess.Popen(
+        [str(crwatch), "ingest", "--seeds"], env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _servers_under(tmp_path) and time.monotonic() < deadline:
+            assert command.poll() is None, "the command ended before its server was seen"
+            time.sleep(0.05)
+        assert _servers_under(tmp_path), "no temporary server started"
+    finally:
+        command.send_signal(signal.SIGKILL)
+        command.wait()
+    deadline = time.monotonic() + SHUTDOWN_SECONDS + 10
+    while _servers_under(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _servers_under(tmp_path) == []
+
+
 def _servers_under(root: Path) -> list[int]:
     """Pids of Prefect server processes whose PREFECT_HOME lies under `root` (Linux /proc)."""
     found = []

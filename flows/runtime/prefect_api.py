@@ -217,14 +217,22 @@ def save_template(prefect_home: Path, key: str) -> bool:
     return True
 
 
-# `python -m uvicorn ARGS`, with Prefect's server imported first while the cyclic garbage
-# collector is paused, then frozen out of later collections. The import creates several
+# `python -m uvicorn ARGS`, dying with the command that started it (the kernel signals it when
+# the starting thread ends: commands start it from their main thread), with Prefect's server
+# imported first while the cyclic garbage collector is paused, then frozen out of later
+# collections. The import creates several
 # hundred thousand objects (pydantic models, SQLAlchemy tables, FastAPI routes) and set off
 # collections scanning them all: paused, its CPU fell from ~2.4-2.7 s to ~1.9-2.0 s
 # (docs/BENCHMARKS.md, "Fixed costs, third pass"), and the server's start is what a one-off
 # command without a running API waits for.
 _SERVER_BOOT = """
-import gc, sys
+import ctypes, gc, os, signal, sys
+try:  # Linux: die with the command, also when it is killed or crashes (PR_SET_PDEATHSIG)
+    if ctypes.CDLL(None).prctl(1, int(signal.SIGTERM), 0, 0, 0) == 0:
+        if os.getppid() != int(os.environ.get("CRWATCH_SERVER_PARENT", "0")):
+            sys.exit(0)  # the command is already gone
+except (OSError, AttributeError, ValueError):
+    pass
 gc.disable()
 import prefect.server.api.server, uvicorn.main
 gc.freeze()
@@ -280,6 +288,7 @@ class TemporaryServer:
             PREFECT_UI_ENABLED="0",
             PREFECT__SERVER_EPHEMERAL="1",  # what Prefect sets for its own temporary server
             PREFECT__SERVER_FINAL="1",
+            CRWATCH_SERVER_PARENT=str(os.getpid()),
         )
         if self.from_template:
             # The template was migrated, and its blocks registered, by this very Prefect
