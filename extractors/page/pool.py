@@ -84,7 +84,7 @@ def start_forkserver(preload: Sequence[str] = ()) -> bool:
     """Start this process's forkserver now, importing `preload` modules in it; False if none.
 
     Idempotent, and returns at once: the server imports in parallel with the caller (a
-    one-off command calls this before importing Prefect). The first call decides what the
+    one-off command calls this once it has imported the pipeline). The first call decides what the
     server preloads for the life of this process; later pools with other `preload` lists
     still work (their workers import what is missing themselves). A module that fails to
     import is skipped by the server; its workers import it themselves (and fail there,
@@ -105,9 +105,7 @@ _FORKSERVER_LOCK = threading.Lock()
 
 
 def _forkserver_running() -> bool:
-    from multiprocessing import forkserver
-
-    return getattr(forkserver._forkserver, "_forkserver_pid", None) is not None
+    return _forkserver_pid() is not None
 
 
 def _forkserver_pid() -> int | None:
