@@ -27,7 +27,6 @@ import argparse
 import itertools
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.procs import become_subreaper, reap_orphans  # noqa: E402
+from bench.procs import become_subreaper, children_cpu, reap_orphans  # noqa: E402
 from bench.proctree import ProcessTreeCPU  # noqa: E402
 
 DEFAULT_WARC = REPO.parent / "shared" / "corpus" / "news" / "cctv_zh" / "replay.warc.gz"
@@ -59,20 +58,15 @@ def bare_loop(warc: Path, limit: int | None = None) -> int:
     return pages
 
 
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
 def time_bare(warc: Path) -> tuple[int, float, float]:
     """The bare loop as its own process (interpreter start and imports included);
     (pages, wall seconds, CPU seconds)."""
-    started, cpu = time.perf_counter(), _children_cpu()
+    started, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(
         [sys.executable, __file__, "--bare-only", "--warc", str(warc)],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
-    return int(done.stdout.strip()), time.perf_counter() - started, _children_cpu() - cpu
+    return int(done.stdout.strip()), time.perf_counter() - started, children_cpu() - cpu
 
 
 def checkout_command(root: Path, python: str) -> list[str]:
@@ -93,7 +87,7 @@ def time_command(
         if cold_cache:
             env["CRWATCH_CACHE_DIR"] = str(Path(home) / "cache")
         argv = [*(command or [str(CRWATCH)]), "ingest", "--replay", str(warc), "--json"]
-        started, cpu = time.perf_counter(), _children_cpu()
+        started, cpu = time.perf_counter(), children_cpu()
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
@@ -108,7 +102,7 @@ def time_command(
     # and the temporary server are not waited for by the command: this process adopts them
     # (subreaper) and reaps them, so its rusage counts them; the poller sees every descendant
     # while the command runs.
-    cpu = max(_children_cpu() - cpu, tree.total())
+    cpu = max(children_cpu() - cpu, tree.total())
     return summary["items_seen"], seconds, summary, cpu, tree
 
 
