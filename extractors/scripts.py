@@ -43,3 +43,13 @@ CJK_RUST: Final = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}"
 HAN_CHAR: Final = re.compile(f"[{HAN}]")
 CYRILLIC_CHAR: Final = re.compile(f"[{CYRILLIC}]")
 CJK_CHAR: Final = re.compile(f"[{CJK}]")
+
+# A Han character carries about as much as a short word: counted this many times, lengths of
+# Chinese and alphabetic texts compare (language reliability, seed language runs, how much
+# main text an extraction found).
+HAN_WEIGHT: Final = 3
+
+
+def weighted_length(text: str) -> int:
+    """Length of `text` with each Han character counted `HAN_WEIGHT` times."""
+    return len(text) + (HAN_WEIGHT - 1) * len(HAN_CHAR.findall(text))

@@ -15,6 +15,7 @@ import pytest
 from extractors.page.charset import decode_html
 from extractors.page.extract import ExtractionLimits, extract_page, looks_like_html
 from extractors.records import ExtractedDoc, ExtractionError, Provenance, RawPage
+from extractors.scripts import weighted_length
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO.parent / "shared" / "corpus"
@@ -375,3 +376,35 @@ def test_corpus_f1_floor(set_name: str) -> None:
     assert len(pages) == CORPUS_PAGES
     score = bench.evaluate(pages, bench.run_crwatch)
     assert score.f1 >= F1_FLOORS[set_name] - F1_TOLERANCE, (set_name, round(score.f1, 4))
+
+
+def _short_article(paragraphs: list[str], lang: str) -> bytes:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        f'<html lang="{lang}"><head><meta charset="utf-8"><title>Short report</title></head>'
+        f"<body><nav><a href='/'>Home</a></nav><article>{body}</article></body></html>"
+    ).encode()
+
+
+def _text_path(body: bytes) -> str:
+    doc = extract_page(make_page(body), LIMITS)
+    assert isinstance(doc, ExtractedDoc), doc
+    return doc.extra["text_path"]
+
+
+def test_a_short_text_gets_the_full_cascade_weighed_by_script() -> None:
+    """Less than 250 characters' worth found is an apparent miss, a Han character counting as
+    three: a 140-character English report gets the full cascade, a ~110-character Chinese one
+    (as much to read as ~300 English characters) keeps the fast pass, one sentence of it not."""
+    english = ["Russia and China held talks in Beijing on energy and grain deliveries.",
+               "Both sides praised the results, officials said on Thursday evening."]  # fmt: skip
+    assert len("".join(english)) < 250
+    assert _text_path(_short_article(english, "en")) == "full"
+    chinese = ["中俄两国元首今天在北京举行会谈，双方就双边关系和国际地区问题深入交换意见。",
+               "两国将继续加强能源、农业和科技领域的务实合作，推动贸易稳步增长。",
+               "双方还签署了多项合作文件，涉及交通、教育和卫生等领域。"]  # fmt: skip
+    assert len("".join(chinese)) < 250 <= weighted_length("".join(chinese))
+    assert _text_path(_short_article(chinese, "zh")) == "fast"
+    assert weighted_length(chinese[0]) < 250
+    assert _text_path(_short_article(chinese[:1], "zh")) == "full"
+    assert _text_path(_short_article(english * 3, "en")) == "fast"

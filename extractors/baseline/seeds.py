@@ -23,7 +23,7 @@ from extractors.errors import ErrorKind
 from extractors.errors import ManifestError as ManifestError  # defined in the tree; kept here
 from extractors.page.language import identify_language, script_hint
 from extractors.records import AcquisitionError, Provenance, SeedText
-from extractors.scripts import HAN_CHAR
+from extractors.scripts import weighted_length
 
 SOURCE = "seed-baseline"
 ORIGIN = "seed"
@@ -61,7 +61,6 @@ DEFAULT_LINE_PATTERNS: tuple[str, ...] = (
 )
 
 # --- Structural rules --------------------------------------------------------------------------
-_CJK = HAN_CHAR
 _URL = re.compile(r"https?://[^\s<>\"'，。）)]+")
 _SLASH_QUOTE = re.compile(r"(?<=\w)/'")  # "Xi/'s": an escaped apostrophe gone wrong
 _ELLIPSIS = ("…", "...")
@@ -191,11 +190,6 @@ def to_lines(text: str) -> list[str]:
     return [s for s in (line.strip() for line in fix_artefacts(text).split("\n")) if s]
 
 
-def _weight(text: str) -> int:
-    # A Han character carries about as much as a short word (same weighting as language.py).
-    return len(text) + 2 * len(_CJK.findall(text))
-
-
 def _ui_key(text: str) -> str:
     return _NON_WORD.sub("", text.casefold())
 
@@ -298,7 +292,7 @@ def drop_teasers(lines: Sequence[str]) -> list[str]:
 
 def is_body_line(line: str) -> bool:
     """True for an article paragraph rather than a heading, label or metadata line."""
-    weight = _weight(line)
+    weight = weighted_length(line)
     if weight >= _BODY_ANY_WEIGHT:
         return True
     return weight >= _BODY_MIN_WEIGHT and line.rstrip(_CLOSERS)[-1:] in _SENTENCE_END
@@ -369,7 +363,7 @@ def split_languages(lines: Sequence[str], min_run: int = _MIN_LANG_RUN) -> list[
             runs[-1][1].append(line)
         else:
             runs.append((label, [line]))
-    major = [sum(_weight(s) for s in run) >= min_run for _, run in runs]
+    major = [sum(weighted_length(s) for s in run) >= min_run for _, run in runs]
     if len({label for (label, _), big in zip(runs, major, strict=True) if big}) < 2:
         return [list(lines)] if lines else []
     parts: list[tuple[str | None, list[str]]] = []

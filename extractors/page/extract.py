@@ -34,8 +34,9 @@ from extractors.page.charset import decode_html
 from extractors.page.language import identify_language
 from extractors.page.metadata import PageMetadata, extract_metadata
 from extractors.records import ExtractedDoc, ExtractionError, RawPage
+from extractors.scripts import weighted_length
 
-EXTRACTOR_VERSION = "trafilatura-2.3.1/crwatch-2"
+EXTRACTOR_VERSION = "trafilatura-2.3.1/crwatch-3"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +92,12 @@ def parse_html(text: str) -> HtmlElement | None:
 
 
 # trafilatura's own extractor (fast mode) is kept unless it found less than this share of the
-# page's paragraph text, or less than this many characters: then part of the article was
-# probably missed and the full cascade (readability and justext fallbacks) gets a go. Chosen
-# inside a plateau on the extraction sets (30-40%, 100-500 characters); see docs/BENCHMARKS.md.
+# page's paragraph text, or less text than this many characters hold: then part of the article
+# was probably missed and the full cascade (readability and justext fallbacks) gets a go.
+# Chosen inside a plateau on the extraction sets (30-40%, 100-500 characters); see
+# docs/BENCHMARKS.md. The amount is weighed across scripts (`weighted_length`: a Han character
+# counts as three), so a 200-character Chinese report is no more "short" than a 600-character
+# English one.
 FALLBACK_PAGE_SHARE = 0.4
 FALLBACK_MIN_CHARS = 250
 
@@ -111,7 +115,8 @@ def main_text(tree: HtmlElement, url: str | None) -> tuple[str, str]:
     """Main text of a pruned tree and the path that produced it ("fast" or "full")."""
     text = _trafilatura_text(tree, url, fast=True)
     found = text_chars(text)
-    if found >= FALLBACK_MIN_CHARS and found >= FALLBACK_PAGE_SHARE * paragraph_chars(tree):
+    enough = weighted_length("".join(text.split())) >= FALLBACK_MIN_CHARS
+    if enough and found >= FALLBACK_PAGE_SHARE * paragraph_chars(tree):
         return text, "fast"
     # The full cascade compares with readability and justext; on most pages it only costs
     # time, and its choice is sometimes worse, so it is reserved for apparent misses.
