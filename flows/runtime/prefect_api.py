@@ -295,6 +295,10 @@ class TemporaryServer:
             # installation (its key): checking the migrations again cost ~0.4 s of the start.
             env["PREFECT_API_BLOCKS_REGISTER_ON_START"] = "false"
             env["PREFECT_SERVER_DATABASE_MIGRATE_ON_START"] = "false"
+            # Prefect's memo of that registration imports every installed collection first
+            # (prefect_dask, hence dask: ~0.5 s of the server's CPU) to hash their block
+            # types, even when registration is off as here.
+            env["PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION"] = "false"
         if self._log is None:  # closed in stop()
             self._log = tempfile.TemporaryFile(prefix="crwatch-prefect-server-")  # noqa: SIM115
         self.process = subprocess.Popen(
