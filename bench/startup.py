@@ -35,18 +35,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.procs import become_subreaper, children_cpu, reap_orphans
+from bench.throughput import checkout_command
 
 BIN = Path(sys.executable).parent
 CRWATCH = BIN / "crwatch"
 # label -> the command that runs that crwatch; "now" is this checkout's.
 VERSIONS: dict[str, list[str]] = {"now": [str(CRWATCH)]}
-
-
-def _checkout_command(root: Path, python: str) -> list[str]:
-    """A command running the crwatch CLI of another checkout (its modules first on sys.path)."""
-    code = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv[0] = 'crwatch'; "
-    code += "from flows.cli.app import main; main()"
-    return [python, "-c", code]
 
 
 def _load() -> float:
@@ -194,7 +188,7 @@ def main() -> None:
     become_subreaper()  # a command's temporary server, left to stop on its own, counts too
     if args.baseline_root:
         VERSIONS.clear()
-        VERSIONS["before"] = _checkout_command(args.baseline_root.resolve(), args.baseline_python)
+        VERSIONS["before"] = checkout_command(args.baseline_root.resolve(), args.baseline_python)
         VERSIONS["now"] = [str(CRWATCH)]
     for mode in args.modes.split(","):
         if mode == "read":
