@@ -70,14 +70,15 @@ def time_bare(warc: Path) -> tuple[int, float, float]:
 
 
 def checkout_command(root: Path, python: str) -> list[str]:
-    """A command running the crwatch CLI of another checkout, its modules first on the path of
-    the command and of every process it starts (`PYTHONPATH`): the extraction workers' forkserver
-    and Prefect's server are new interpreters, which an in-process `sys.path` change does not
-    reach (Python 3.11's forkserver ignores the `sys_path` it is handed), so they would import
-    this checkout's modules through its editable install."""
+    """A command running the crwatch CLI of another checkout, run from that checkout's folder
+    with its modules first on the path of the command and of every process it starts: the
+    extraction workers' forkserver and Prefect's server are new `python -c` interpreters, whose
+    path starts with the working folder and `PYTHONPATH` (an in-process `sys.path` change does
+    not reach them; Python 3.11's forkserver ignores the `sys_path` it is handed), so from this
+    checkout's folder they would import this checkout's modules."""
     code = f"import sys; sys.path.insert(0, {str(root)!r}); sys.argv[0] = 'crwatch'; "
     code += "from flows.cli.app import main; main()"
-    return ["env", f"PYTHONPATH={root}", python, "-c", code]
+    return ["env", "-C", str(root), f"PYTHONPATH={root}", python, "-c", code]
 
 
 def time_command(
