@@ -5,6 +5,10 @@
     ingest-cold    the same with an empty machine cache too (the first run on a machine)
     ingest-api     the same with a running Prefect API (`prefect server start` on a free port,
                    started by this bench, or `--api URL`); checks the flow runs are recorded
+    ingest-serve   `crwatch ingest --seeds` one-off beside a running `crwatch serve` of the same
+                   data folder (it finds serve's API through <home>/serve.json), after serve's
+                   first scheduled ingest (live fetching off) has stored the seeds: what a user
+                   of serve meets; checks the flow runs are recorded in serve's Prefect
     read           `crwatch sql`, `query`, `status`, `search` on the data folder of `--home`
 
 Each command runs `--repeat` times; the median and range are printed with the CPU seconds
@@ -32,6 +36,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.procs import become_subreaper, children_cpu, reap_orphans
@@ -144,6 +149,87 @@ def ingest(mode: str, repeat: int, api: str | None) -> None:
             server.wait(timeout=30)
 
 
+def beside_serve(repeat: int) -> None:
+    """Time one-off `crwatch ingest --seeds` while `crwatch serve` runs on the same data folder."""
+    from warehouse.db import Warehouse
+
+    with tempfile.TemporaryDirectory(prefix="crwatch-bench-serve-") as home:
+        env = {**os.environ, "CRWATCH_HOME": home, "CRWATCH_PROGRESS": "false",
+               "CRWATCH_LIVE": "false", "CRWATCH_PREFECT_PORT": str(_free_port())}  # fmt: skip
+        env.pop("PREFECT_API_URL", None)
+        serve = subprocess.Popen(
+            [str(CRWATCH), "serve"], env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        warehouse = Warehouse(Path(home) / "lake")  # the default warehouse of that folder
+        try:
+            api = _serve_api(Path(home), serve)
+            _wait_for_first_ingest(warehouse, serve)
+            samples: dict[str, list[tuple[float, float]]] = {label: [] for label in VERSIONS}
+            loads: dict[str, list[float]] = {label: [] for label in VERSIONS}
+            for _ in range(repeat):
+                for label, command in VERSIONS.items():
+                    loads[label].append(_load())
+                    samples[label].append(run([*command, "ingest", "--seeds"], env, (serve.pid,)))
+            _, rows = warehouse.query(
+                "SELECT run_id FROM runs WHERE flow = 'ingest' ORDER BY started_at"
+            )
+            run_ids = [str(row[0]) for row in rows][1:]  # after serve's own first run
+            for label in VERSIONS:
+                report(f"{label:6s} crwatch ingest --seeds (beside serve)", samples[label],
+                       loads[label])  # fmt: skip
+            recorded = sum(_state(api, run_id) == "COMPLETED" for run_id in run_ids)
+            print(
+                f"  flow runs recorded in serve's Prefect as COMPLETED: {recorded}/{len(run_ids)}"
+            )
+        finally:
+            serve.terminate()
+            serve.wait(timeout=60)
+
+
+def _serve_api(home: Path, serve: subprocess.Popen[bytes]) -> str:
+    """The API URL serve records in <home>/serve.json, once it answers."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if serve.poll() is not None:
+            sys.exit(f"crwatch serve exited with status {serve.returncode}")
+        try:
+            api = str(json.loads((home / "serve.json").read_text(encoding="utf-8"))["api_url"])
+        except (OSError, ValueError, KeyError):
+            api = ""
+        if api and _healthy(api):
+            return api
+        time.sleep(0.5)
+    sys.exit("crwatch serve did not start within 180 s")
+
+
+def _wait_for_first_ingest(warehouse: Any, serve: subprocess.Popen[bytes]) -> None:
+    """Wait until serve's first scheduled ingest has finished (it runs at start; timing beside it
+    would time its lock instead)."""
+    from warehouse.errors import WarehouseError
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if serve.poll() is not None:
+            sys.exit(f"crwatch serve exited with status {serve.returncode}")
+        try:
+            _, rows = warehouse.query(
+                "SELECT count(*) FILTER (status <> 'running'), count(*) FILTER (status = 'running')"
+                " FROM runs WHERE flow = 'ingest'"
+            )
+        except WarehouseError:  # no warehouse yet: serve's first run creates it
+            rows = [(0, 0)]
+        if rows[0][0] >= 1 and rows[0][1] == 0:
+            return
+        time.sleep(0.5)
+    sys.exit("crwatch serve's first scheduled ingest did not finish within 300 s")
+
+
+def _state(api: str, run_id: str) -> str:
+    with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=5) as reply:
+        return str(json.load(reply).get("state_type"))
+
+
 def reads(repeat: int, home: str | None) -> None:
     """Time the read commands on an existing data folder."""
     env = {**os.environ}
@@ -193,6 +279,8 @@ def main() -> None:
     for mode in args.modes.split(","):
         if mode == "read":
             reads(args.repeat, args.home)
+        elif mode == "ingest-serve":
+            beside_serve(args.repeat)
         else:
             ingest(mode, args.repeat, args.api)
 
