@@ -15,9 +15,7 @@ the call and the signal. Nothing is lost: each call is its own DuckLake transact
 cut short commits nothing and the calls before it stay committed. The child dies with its parent
 (`PR_SET_PDEATHSIG` on Linux), so a killed `crwatch maintain` leaves no writer behind the lock.
 
-Errors:
-    WarehouseError
-     └── CompactionFailed  terminal  the child crashed, failed or was killed after `timeout`
+Errors: `CompactionFailed` (a WarehouseError, terminal; defined in `warehouse.errors`).
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ from typing import Any
 import duckdb
 
 from warehouse.db import LAKE_ALIAS, Warehouse, _retry_locked
-from warehouse.errors import WarehouseError
+from warehouse.errors import CompactionFailed as CompactionFailed  # raised here
 
 # What `compact` starts; its stdin gets the lake and the retention (see `_child`).
 CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "warehouse.compaction")
@@ -46,15 +44,6 @@ CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "warehouse.compaction")
 # has not returned in an hour is stuck, and the next daily maintain tries again.
 DEFAULT_TIMEOUT = timedelta(hours=1)
 _RETRY = "run `crwatch maintain` again"
-
-
-class CompactionFailed(WarehouseError):
-    """The compaction child crashed, failed or was stopped; the lake is as its last call left it."""
-
-    def __init__(self, message: str, call: str | None, signal_name: str | None = None) -> None:
-        super().__init__(message)
-        self.call = call  # the maintenance call that was running (None: before the first)
-        self.signal_name = signal_name  # e.g. "SIGSEGV" when a signal ended the child
 
 
 @dataclass(frozen=True)
