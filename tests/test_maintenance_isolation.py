@@ -20,6 +20,7 @@ from warehouse.db import Warehouse
 from warehouse.maintenance import checkpoint
 
 MISBEHAVING = Path(__file__).with_name("compaction_child.py")
+REAL_CHILD = compaction.CHILD_COMMAND
 COUNTS = (
     "SELECT count(*) FROM documents",
     "SELECT count(*) FROM fetches",
@@ -103,7 +104,7 @@ def test_a_crash_in_compaction_is_a_failed_step_and_loses_nothing(
     assert _counts(warehouse) == before
 
     # The real child then compacts the same lake and removes what the crashed call wrote.
-    monkeypatch.undo()
+    monkeypatch.setattr(compaction, "CHILD_COMMAND", REAL_CHILD)
     again = CliRunner().invoke(main, ["maintain"])
     assert again.exit_code == 0, again.output
     checkpoint(warehouse, keep_days=0, grace=timedelta(0))
@@ -147,3 +148,24 @@ def test_a_failing_child_names_the_call_and_the_database_error() -> None:
     )
     with pytest.raises(CompactionFailed, match="failed opening the lake: ImportError: no duckdb"):
         compaction._outcome(1, "", "Traceback ...\nImportError: no duckdb\n", False, 60)
+
+
+@pytest.mark.usefixtures("prefect_harness", "crwatch_home")
+def test_the_maintain_flow_ends_failed_after_every_step_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.errors import MaintenanceFailed
+    from flows.ops.maintain import maintain_flow
+
+    monkeypatch.setenv("CRWATCH_ARCHIVE_RETENTION_DAYS", "30")
+    settings, warehouse = _lake(tmp_path, pages=3)
+    before = _counts(warehouse)
+    settings.archive_dir.mkdir(parents=True, exist_ok=True)
+    for day in ("20200101", "20200102"):
+        (settings.archive_dir / f"crwatch-{day}.warc.gz").write_bytes(b"w")
+    _misbehave(monkeypatch, "segv", "ducklake_merge_adjacent_files")
+    with pytest.raises(MaintenanceFailed, match=r"compaction: DuckLake compaction crashed"
+                       r" \(SIGSEGV\) in ducklake_merge_adjacent_files"):  # fmt: skip
+        maintain_flow()
+    assert not (settings.archive_dir / "crwatch-20200101.warc.gz").exists()
+    assert _counts(warehouse) == before
