@@ -8,6 +8,7 @@
           ├── LabelError           terminal  a correction or labels file cannot be used (ValueError)
           ├── PrefectApiError      terminal  the temporary Prefect server did not start
           ├── ServeError           terminal  the Prefect server cannot be started or reached
+          ├── MaintenanceFailed    terminal  a maintain step failed (the other steps ran)
           └── MailError            terminal  digest mail problems
                ├── HeaderValueError  terminal  an unsafe or malformed header value (ValueError)
                ├── SmtpConfigError   terminal  SMTP settings that cannot work as given
@@ -53,6 +54,10 @@ class PrefectApiError(FlowError, RuntimeError):
 
 class ServeError(FlowError, RuntimeError):
     """The Prefect server could not be started, reached or kept alive."""
+
+
+class MaintenanceFailed(FlowError, RuntimeError):
+    """One or more maintain steps failed; the message names each step and its error."""
 
 
 class MailError(FlowError, RuntimeError):

@@ -36,7 +36,9 @@ TERMINAL = {
     "ExtractorError", "SourcesError", "ManifestError", "DecodeError", "DecodedTooLarge",
     "BlockedAddressError", "WarcOpenError",
     "WarehouseError", "QueryError", "UnknownDocuments", "SearchIndexError", "SearchIndexMissing",
+    "CompactionFailed",
     "FlowError", "ConfigError", "DigestError", "LabelError", "PrefectApiError", "ServeError",
+    "MaintenanceFailed",
     "MailError", "HeaderValueError", "SmtpConfigError",
 }  # fmt: skip
 

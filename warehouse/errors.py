@@ -6,13 +6,15 @@
           ├── WarehouseConflict   transient a concurrent writer changed the same rows first
           ├── QueryError          terminal  the SQL is wrong, or writes through a read-only path
           ├── UnknownDocuments    terminal  corrections name documents the warehouse lacks
+          ├── CompactionFailed    terminal  the lake compaction's child crashed, failed or hung
           └── SearchIndexError    terminal  the search index folder cannot be used
                ├── SearchIndexBusy     transient another process is writing the index
                └── SearchIndexMissing  terminal  no index was built yet
 
 Callers may keep importing each class from the module that raises it (`warehouse.db`,
-`warehouse.search_index`, `warehouse.search`, `warehouse.corrections`). Transient vs terminal:
-see `extractors.errors` (`transient` is the one property a retry decision reads).
+`warehouse.search_index`, `warehouse.search`, `warehouse.corrections`,
+`warehouse.compaction`). Transient vs terminal: see `extractors.errors` (`transient` is the one
+property a retry decision reads).
 """
 
 from __future__ import annotations
@@ -51,6 +53,15 @@ class UnknownDocuments(WarehouseError):
             ' documents"`); no correction was stored'
         )
         self.missing = list(missing)
+
+
+class CompactionFailed(WarehouseError):
+    """The compaction child crashed, failed or was stopped; the lake is as its last call left it."""
+
+    def __init__(self, message: str, call: str | None, signal_name: str | None = None) -> None:
+        super().__init__(message)
+        self.call = call  # the maintenance call that was running (None: before the first)
+        self.signal_name = signal_name  # e.g. "SIGSEGV" when a signal ended the child
 
 
 class SearchIndexError(WarehouseError):

@@ -7,7 +7,9 @@ On the lake every committed batch adds a few small Parquet files (and delete fil
 were replaced), and every commit is a snapshot. `checkpoint` expires snapshots older than the
 retention, deletes the files that the previous maintain merged away (a query that began before
 that merge may have been reading them), rewrites files that are mostly deleted rows and merges
-adjacent small files. Readers are never blocked by it.
+adjacent small files. Readers are never blocked by it. Those DuckLake calls run in a short-lived
+child process (`warehouse.compaction`), so a native crash in one is a `CompactionFailed` error
+for the caller, never the end of the calling process.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from warehouse.compaction import DEFAULT_TIMEOUT, compact
 from warehouse.db import Warehouse
 
 # crwatch's archive names its WARC files by day (e.g. crwatch-20261201.warc.gz); others by mtime.
@@ -81,11 +84,18 @@ def rebuild_derived(warehouse: Warehouse) -> dict[str, float]:
 
 
 def checkpoint(
-    warehouse: Warehouse, keep_days: float = 7.0, grace: timedelta = CLEANUP_GRACE
+    warehouse: Warehouse,
+    keep_days: float = 7.0,
+    grace: timedelta = CLEANUP_GRACE,
+    timeout: timedelta = DEFAULT_TIMEOUT,
 ) -> CheckpointReport:
-    """Compact the warehouse: CHECKPOINT a DuckDB file, or expire and merge on a lake."""
+    """Compact the warehouse: CHECKPOINT a DuckDB file, or expire and merge on a lake.
+
+    On the lake a crashed, failed or stuck compaction (bounded by `timeout`) raises
+    CompactionFailed; what it committed before stays, the rest is as before.
+    """
     if warehouse.is_lake:
-        return compact_lake(warehouse, keep_days, grace)
+        return compact_lake(warehouse, keep_days, grace, timeout)
     started = time.perf_counter()
     before = _size(warehouse.path)
     con = warehouse._open(read_only=False)
@@ -125,43 +135,20 @@ def live_files(warehouse: Warehouse) -> int:
 
 
 def compact_lake(
-    warehouse: Warehouse, keep_days: float = 7.0, grace: timedelta = CLEANUP_GRACE
+    warehouse: Warehouse,
+    keep_days: float = 7.0,
+    grace: timedelta = CLEANUP_GRACE,
+    timeout: timedelta = DEFAULT_TIMEOUT,
 ) -> CheckpointReport:
-    """Expire old snapshots, rewrite and merge small files, delete files unused for `grace`."""
-    from warehouse.db import LAKE_ALIAS
+    """Expire old snapshots, rewrite and merge small files, delete files unused for `grace`.
 
+    The DuckLake calls run in a child process (`warehouse.compaction`): a native crash in one
+    raises CompactionFailed here instead of ending this process.
+    """
     started = time.perf_counter()
     files_before, bytes_before = _lake_files(warehouse)
     bytes_before += _catalog_size(warehouse)
-    lake = f"'{LAKE_ALIAS}'"
-    con = warehouse._open(read_only=False)
-    try:
-        con.execute(f"SET threads TO {os.cpu_count() or 1}")
-        expired = con.execute(
-            f"CALL ducklake_expire_snapshots({lake}, older_than => now() - to_milliseconds(?))",
-            [int(keep_days * 86_400_000)],
-        ).fetchall()
-        # Delete what earlier runs of maintain scheduled for deletion, before scheduling more:
-        # DuckLake's `older_than` did not spare files scheduled seconds earlier (measured), so
-        # the files this run merges away stay until the next run (a day under `serve`) for
-        # queries that may still be reading them.
-        con.execute(
-            f"CALL ducklake_cleanup_old_files({lake}, older_than => now() - to_milliseconds(?))",
-            [int(grace.total_seconds() * 1000)],
-        )
-        # Files a killed writer left before its commit (never referenced by any snapshot).
-        con.execute(
-            f"CALL ducklake_delete_orphaned_files({lake},"
-            " older_than => now() - to_milliseconds(?))",
-            [int(grace.total_seconds() * 1000)],
-        )
-        con.execute(f"CALL ducklake_flush_inlined_data({lake})")
-        # Facts tables are rewritten by difference every batch: drop their deleted rows.
-        con.execute(f"CALL ducklake_rewrite_data_files({lake}, delete_threshold => 0.1)")
-        con.execute(f"CALL ducklake_merge_adjacent_files({lake})")
-        kept = con.execute(f"SELECT count(*) FROM ducklake_snapshots({lake})").fetchone()
-    finally:
-        con.close()
+    done = compact(warehouse, keep_days, grace, timeout)
     files_after, bytes_after = _lake_files(warehouse)
     return CheckpointReport(
         bytes_before=bytes_before,
@@ -170,8 +157,8 @@ def compact_lake(
         files_before=files_before,
         files_after=files_after,
         live_files=live_files(warehouse),
-        snapshots_expired=len(expired),
-        snapshots_kept=int(kept[0]) if kept else 0,
+        snapshots_expired=done.snapshots_expired,
+        snapshots_kept=done.snapshots_kept,
     )
 
 

@@ -121,7 +121,9 @@ def backup(folder: Path) -> None:
 def maintain(retention_days: int | None) -> None:
     """Recompute the derived facts, compact the warehouse (CHECKPOINT), prune old WARC files.
 
-    Takes the ingest writer lock, so it never runs during an ingest.
+    Takes the ingest writer lock, so it never runs during an ingest. The lake's compaction runs
+    in a child process: if it crashes or hangs, that step is reported FAILED (the lake keeps
+    what its last finished call committed), the other steps still run, and the exit status is 1.
 
     \b
     Example:
@@ -141,29 +143,38 @@ def maintain(retention_days: int | None) -> None:
         raise click.BadParameter("must not be negative", param_hint="--retention-days")
     try:
         report = run_maintenance(settings, retention_days=days)
-        if "checkpoint" in report:
-            facts, done = report["facts"], report["checkpoint"]
-            out.print(f"facts: {facts['documents']:,.0f} documents, {facts['stories']:,.0f}"
-                      f" stories recomputed ({facts['seconds']:.1f} s)")  # fmt: skip
-            out.print(f"warehouse: {_human(done['bytes_before'])} -> "
-                      f"{_human(done['bytes_after'])} ({done['seconds']:.1f} s)")  # fmt: skip
-            if done["files_before"] or done["live_files"]:  # the lake
-                out.print(f"lake: {done['files_before']} -> {done['files_after']} Parquet files"
-                          f" ({done['live_files']} read by the newest snapshot);"
-                          f" {done['snapshots_expired']} snapshots expired,"
-                          f" {done['snapshots_kept']} kept")  # fmt: skip
-        else:
-            out.print("warehouse: none yet")
-        if days > 0:
-            deleted, freed = len(report["pruned"]), _human(report["pruned_bytes"])
-            out.print(f"archive: deleted {deleted} WARC file(s) older than {days} days"
-                      f" ({freed}), kept {report['kept']}")  # fmt: skip
-            for path in report["pruned"]:
-                out.print(f"  deleted {path}")
-        else:
-            out.print("archive: retention off (archive_retention_days = 0), nothing deleted")
     except (RunLockBusy, WarehouseError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if "facts" in report:
+        facts = report["facts"]
+        out.print(f"facts: {facts['documents']:,.0f} documents, {facts['stories']:,.0f}"
+                  f" stories recomputed ({facts['seconds']:.1f} s)")  # fmt: skip
+    if "checkpoint" in report:
+        done = report["checkpoint"]
+        out.print(f"warehouse: {_human(done['bytes_before'])} -> "
+                  f"{_human(done['bytes_after'])} ({done['seconds']:.1f} s)")  # fmt: skip
+        if done["files_before"] or done["live_files"]:  # the lake
+            out.print(f"lake: {done['files_before']} -> {done['files_after']} Parquet files"
+                      f" ({done['live_files']} read by the newest snapshot);"
+                      f" {done['snapshots_expired']} snapshots expired,"
+                      f" {done['snapshots_kept']} kept")  # fmt: skip
+    elif not report["warehouse"]:
+        out.print("warehouse: none yet")
+    if days > 0 and "pruned" in report:
+        deleted, freed = len(report["pruned"]), _human(report["pruned_bytes"])
+        out.print(f"archive: deleted {deleted} WARC file(s) older than {days} days"
+                  f" ({freed}), kept {report['kept']}")  # fmt: skip
+        for path in report["pruned"]:
+            out.print(f"  deleted {path}")
+    elif days <= 0:
+        out.print("archive: retention off (archive_retention_days = 0), nothing deleted")
+    for error in report["errors"]:
+        out.print(f"{error['step']} FAILED: {error['error']}", markup=False, highlight=False)
+    if report["errors"]:
+        steps = ", ".join(e["step"] for e in report["errors"])
+        raise click.ClickException(
+            f"maintain: {len(report['errors'])} step(s) failed ({steps}); the other steps ran"
+        )
 
 
 # ---------------------------------------------------------------- status
