@@ -8,7 +8,8 @@ Then a Prefect runner (what `prefect.serve()` uses) registers and serves two dep
 
     ingest/scheduled   every `ingest_interval_minutes` (seed baseline, `replay`, live sources)
     digest/weekly      `digest_cron` in `timezone` (when the digest flow is installed)
-    maintain/daily     03:30 in `timezone`: CHECKPOINT, WARC retention (`flows.ops.maintain`)
+    maintain/daily     03:30 in `timezone`: facts rebuild, lake compaction, WARC retention
+                       (`flows.ops.maintain`)
 
 Runs of one deployment never overlap: each deployment has a concurrency limit of one, and every
 ingest also takes the writer lock (`flows.runtime.runlock`), which the OS releases if its holder
@@ -364,7 +365,7 @@ def build_deployments(
         maintain_flow.to_deployment(
             name=MAINTAIN_DEPLOYMENT,
             schedule=Cron(MAINTAIN_CRON, timezone=settings.timezone),
-            description="crwatch housekeeping: CHECKPOINT and WARC retention.",
+            description="crwatch housekeeping: facts rebuild, lake compaction, WARC retention.",
             concurrency_limit=ConcurrencyLimitConfig(
                 limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
             ),
