@@ -1,4 +1,5 @@
-"""Language identification with py3langid (its model ships inside the wheel; nothing is fetched)."""
+"""Language identification: Chinese by its script, everything else with py3langid (its model
+ships inside the wheel; nothing is fetched)."""
 
 from __future__ import annotations
 
