@@ -25,7 +25,10 @@ from warehouse import search_index
 
 
 def test_han_and_cyrillic_are_one_definition() -> None:
-    assert language._CJK is scripts.HAN_CHAR is seeds._CJK is matching._HAN
+    assert language._CJK is scripts.HAN_CHAR is matching._HAN
+    # One weighting of Han against alphabetic text (language reliability, seed runs, extraction).
+    assert seeds.weighted_length is scripts.weighted_length is language.weighted_length
+    assert scripts.weighted_length("中文 ab") == 3 * 2 + 3
     assert language._CYRILLIC is scripts.CYRILLIC_CHAR is matching._CYRILLIC
     for char in ("中", "㐀", "鿿"):  # Unified Ideographs, Extension A, the block's last
         assert scripts.HAN_CHAR.fullmatch(char), char
