@@ -133,12 +133,7 @@ def ingest(mode: str, repeat: int, api: str | None) -> None:
         for label in VERSIONS:
             report(f"{label:6s} crwatch ingest --seeds ({mode})", samples[label], loads[label])
             if mode == "ingest-api":
-                recorded = 0
-                for run_id in run_ids[label]:
-                    request = urllib.request.Request(f"{api}/flow_runs/{run_id}")
-                    with urllib.request.urlopen(request, timeout=5) as reply:
-                        state = json.load(reply).get("state_type")
-                    recorded += state == "COMPLETED"
+                recorded = sum(_state(str(api), run_id) == "COMPLETED" for run_id in run_ids[label])
                 print(
                     f"  flow runs recorded in Prefect as COMPLETED: {recorded}/"
                     f"{len(run_ids[label])}"
@@ -226,6 +221,7 @@ def _wait_for_first_ingest(warehouse: Any, serve: subprocess.Popen[bytes]) -> No
 
 
 def _state(api: str, run_id: str) -> str:
+    """The state type Prefect's API reports for a flow run (COMPLETED, FAILED, ...)."""
     with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=5) as reply:
         return str(json.load(reply).get("state_type"))
 
