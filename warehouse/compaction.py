@@ -103,7 +103,6 @@ def compact(
         "lock_wait_seconds": warehouse.lock_wait_seconds,
         "keep_ms": int(keep_days * 86_400_000),
         "grace_ms": int(grace.total_seconds() * 1000),
-        "threads": os.cpu_count() or 1,
         "parent": os.getpid(),
     }
     child = subprocess.Popen(
@@ -211,7 +210,7 @@ def _child(request: dict[str, Any]) -> int:
         con.execute(f"USE {LAKE_ALIAS}")
         # As the parent's instances: writers of other machines (PostgreSQL) settle commit races.
         con.execute("SET ducklake_max_retry_count = 100")
-        con.execute(f"SET threads TO {int(request['threads'])}")
+        con.execute(f"SET threads TO {os.cpu_count() or 1}")  # the same machine as the parent
         expired = 0
         for call in CALLS:
             params = [int(request[call.argument])] if call.argument else []
